@@ -1,0 +1,74 @@
+"""Statistics across replicates at one step, and the run's end-of-training metrics.
+
+Memory is O(replicates + steps): the tracker keeps one RMS error per step and a running path
+length per replicate, never the full trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def across_replicates(theta: Tensor, theta_star: float) -> dict[str, Tensor]:
+    """The per-step θ statistics that go to TensorBoard (0-d tensors, still on θ's device)."""
+    q05, q95 = torch.quantile(theta, torch.tensor([0.05, 0.95], dtype=theta.dtype, device=theta.device))
+    return {
+        "theta/mean": theta.mean(),
+        "theta/rms_error": (theta - theta_star).square().mean().sqrt(),
+        "theta/q05": q05,
+        "theta/q95": q95,
+    }
+
+
+@dataclass
+class RunMetrics:
+    """End-of-run metrics; ``summary.json``, the hparams entry and the final line all print these."""
+
+    steps_to_tolerance: int | None
+    final_rms_error: float
+    stationary_rms: float
+    path_length_ratio: float | None
+    diverged: int
+
+
+class MetricTracker:
+    """Accumulates, step by step, what the end-of-run metrics need."""
+
+    def __init__(self, theta0: Tensor, steps: int, theta_star: float) -> None:
+        self.theta_star = theta_star
+        self.theta0 = theta0.detach().clone()
+        self.previous = self.theta0.clone()
+        self.path_length = torch.zeros_like(self.theta0)
+        self.mean_square_error = torch.full((steps + 1,), math.nan, device=theta0.device)
+
+    def update(self, step: int, theta: Tensor, alive: Tensor) -> None:
+        """Record θ_step; replicates not ``alive`` (diverged) are left out of the statistics."""
+        theta = theta.detach()
+        self.path_length += torch.where(alive, (theta - self.previous).abs(), 0.0)
+        self.previous = torch.where(alive, theta, self.previous)
+        error = (theta[alive] - self.theta_star).square()
+        self.mean_square_error[step] = error.mean() if error.numel() else math.nan
+
+    def finish(self, last_step: int, tolerance: float, alive: Tensor) -> RunMetrics:
+        rms = self.mean_square_error[: last_step + 1].sqrt().cpu()
+        above = torch.nonzero(~(rms <= tolerance)).flatten()
+        if not bool(rms[-1] <= tolerance):
+            steps_to_tolerance = None
+        else:
+            steps_to_tolerance = int(above[-1]) + 1 if above.numel() else 0
+        quarter = max(1, (last_step + 1) // 4)
+        stationary = self.mean_square_error[last_step + 1 - quarter : last_step + 1].mean().sqrt()
+        displacement = (self.previous - self.theta0).abs()
+        ratio = (self.path_length / displacement)[alive & (displacement > 0)]
+        path_length_ratio = float(ratio.median()) if ratio.numel() else None
+        return RunMetrics(
+            steps_to_tolerance=steps_to_tolerance,
+            final_rms_error=float(rms[-1]),
+            stationary_rms=float(stationary),
+            path_length_ratio=path_length_ratio,
+            diverged=int((~alive).sum()),
+        )

@@ -1,0 +1,42 @@
+"""summary.json: written atomically, so a reader never sees half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+#: The end-of-run metrics, in the order the final line prints them.
+METRIC_KEYS = ("steps_to_tolerance", "final_rms_error", "stationary_rms", "path_length_ratio", "diverged")
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """Write to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".summary-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(summary, f, indent=2)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config to dotted keys, for the hparams entry."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def one_line(summary: Mapping[str, Any]) -> str:
+    """The run's final result as one line: status, metrics and wall time."""
+    def fmt(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    keys = ("status", *METRIC_KEYS, "wall_seconds")
+    return " ".join(f"{k}={fmt(summary[k])}" for k in keys)

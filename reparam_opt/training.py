@@ -1,0 +1,97 @@
+"""The training loop: SGD on θ with a Monte Carlo gradient, one independent run per replicate."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torch.distributions import Normal
+
+from reparam_opt.board import log_hparams, log_step, open_writer
+from reparam_opt.estimators import name_of
+from reparam_opt.metrics import MetricTracker, across_replicates
+from reparam_opt.objectives import Objective
+from reparam_opt.summary import flatten, write_summary
+
+log = logging.getLogger(__name__)
+
+#: A replicate whose |θ| passes this bound is marked diverged (as is one with a non-finite θ or gradient).
+THETA_BOUND = 1e6
+
+
+def step_scalars(
+    theta: Tensor, terms: Tensor, alive: Tensor, objective: Objective, estimator: str, sigma: float
+) -> dict[str, Tensor | None]:
+    """The TensorBoard scalars for θ_t and the gradient computed at θ_t, over live replicates."""
+    live_theta, live_terms = theta[alive], terms[alive]
+    n = terms.shape[-1]
+    value = objective.value(live_theta, sigma)
+    exact = objective.grad(live_theta, sigma)
+    analytic = objective.grad_variance(estimator, live_theta, sigma)
+    return {
+        "theta/replicate0": theta[0],
+        **across_replicates(live_theta, objective.theta_star),
+        "objective/mean": None if value is None else value.mean(),
+        "grad/mean": live_terms.mean(-1).mean(),
+        "grad/exact": None if exact is None else exact.mean(),
+        # A variance needs two terms: with n_samples=1 there is no in-step estimate.
+        "grad/variance": (live_terms.var(-1) / n).mean() if n > 1 else None,
+        "grad/variance_analytic": None if analytic is None else (analytic / n).mean(),
+    }
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run the job described by ``cfg``, logging into ``run_dir``; return what summary.json holds."""
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    device = torch.device(cfg.device)
+    objective: Objective = instantiate(cfg.objective)
+    estimator = instantiate(cfg.estimator)
+    estimator_name = name_of(estimator)
+    theta = torch.full((cfg.replicates,), float(cfg.theta0), device=device, requires_grad=True)
+    optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
+    alive = torch.ones_like(theta, dtype=torch.bool)
+    tracker = MetricTracker(theta, cfg.steps, objective.theta_star)
+    log.info("%s on %s: %d replicates, %d steps, n=%d, lr=%g", estimator_name, type(objective).__name__,
+             cfg.replicates, cfg.steps, cfg.n_samples, cfg.lr)
+
+    writer = open_writer(str(run_dir))
+    status, step = "completed", 0
+    try:
+        for step in range(cfg.steps + 1):
+            terms = estimator(objective, Normal(theta.detach(), cfg.sigma), cfg.n_samples)
+            grad = terms.mean(-1)
+            alive &= theta.detach().abs().le(THETA_BOUND) & grad.isfinite()
+            tracker.update(step, theta, alive)
+            if not alive.any():
+                status = "diverged"
+                log.warning("every replicate diverged by step %d; stopping", step)
+                break
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                log_step(writer, step, step_scalars(theta.detach(), terms, alive, objective, estimator_name, cfg.sigma), terms[alive])
+            if step == cfg.steps:
+                break
+            before = theta.detach().clone()
+            theta.grad = torch.where(alive, grad, 0.0)
+            optimizer.step()
+            with torch.no_grad():  # a diverged replicate stays frozen where it was
+                theta.copy_(torch.where(alive, theta, before))
+        metrics = tracker.finish(step, cfg.tolerance, alive)
+        summary = {
+            "status": status,
+            "step": step,
+            **vars(metrics),
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+        log_hparams(writer, flatten(summary["config"]), vars(metrics), step)
+    finally:
+        writer.close()
+    write_summary(run_dir / "summary.json", summary)
+    return summary

@@ -1,0 +1,44 @@
+"""Shared fixtures: Hydra composition of the real conf/ tree, and reading runs back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from reparam_opt.config import register_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+register_configs()
+
+
+@pytest.fixture
+def make_cfg() -> Callable[..., DictConfig]:
+    """Compose ``conf/config.yaml`` with overrides, exactly as ``train.py`` would."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+
+    return _compose
+
+
+def run_train(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python train.py ARGS`` in a subprocess, as a user types it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series in a run directory, read through tensorboard's own EventAccumulator."""
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}

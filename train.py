@@ -1,0 +1,25 @@
+"""Entry point: ``python train.py estimator=pathwise`` (see README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from reparam_opt.config import register_configs
+from reparam_opt.summary import one_line
+from reparam_opt.training import train
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    summary = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    print(one_line(summary))
+
+
+if __name__ == "__main__":
+    main()
