@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
 from tests.conftest import run_train, scalars
 
 STEP_TAGS = {
@@ -31,6 +33,13 @@ def check_run(run_dir: Path, steps: int, theta0: float) -> dict:
     assert series["theta/replicate0"][0] == (0, theta0)
     assert series["theta/mean"][0] == (0, theta0)
     assert series["theta/rms_error"][0][1] == pytest.approx(abs(theta0))
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    assert acc.Tags()["histograms"] == ["grad/per_sample_terms"]
+    assert set(acc.PluginTagToContent("hparams")) == {
+        "_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"}
+    assert list(acc.PluginTagToContent("custom_scalars")) == ["custom_scalars__config__"]
+    assert [p.name for p in run_dir.iterdir() if p.is_dir()] == [".hydra"]  # hparams did not make a sub-run
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
     return summary
