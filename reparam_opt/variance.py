@@ -1,0 +1,90 @@
+"""The variance study: ``python -m reparam_opt.variance`` (Hydra app; config ``conf/variance.yaml``).
+
+It repeats the seed notebook's experiment (θ = 2, σ = 1, n from 10 to 10⁵, 100 repetitions)
+for every configured estimator and writes the table to the console and ``variance.csv``, and
+the log-log figure to ``variance.png`` and TensorBoard, all in the run directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import hydra
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from torch.utils.tensorboard import SummaryWriter
+
+from reparam_opt.config import register_configs
+from reparam_opt.plots import variance_figure
+from reparam_opt.variance_config import register_variance_configs
+from reparam_opt.variance_study import closed_form_curve, study
+
+log = logging.getLogger(__name__)
+register_configs()
+register_variance_configs()
+
+COLUMNS = ("estimator", "parameter", "value", "theta", "sigma", "n_samples", "mean", "exact_gradient",
+           "variance", "ci_low", "ci_high", "closed_form", "ratio", "vs_pathwise",
+           "per_sample_variance", "per_sample_closed_form")
+
+
+def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
+    """Measure, then write ``variance.csv``, ``variance.png`` and the TensorBoard figure into ``run_dir``."""
+    rows = study(cfg)
+    with open(run_dir / "variance.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    sweep = cfg.sweep
+    low, high = min(sweep.points), max(sweep.points)
+    grid = np.geomspace(low, high, 200) if sweep.log_x and low > 0 else np.linspace(low, high, 200)
+    curves = {key: (grid, closed_form_curve(cfg, key, grid)) for key in cfg.estimators}
+    symbols = {"theta": "θ", "sigma": "σ", "n_samples": "n"}
+    fixed = ", ".join(f"{s}={cfg[k]:g}" for k, s in symbols.items() if k != sweep.parameter)
+    what = "Per-sample gradient variance" if sweep.per_sample else "Variance of the n-sample gradient estimate"
+    title = (f"{what} against {symbols.get(sweep.parameter, sweep.parameter)}\n{fixed}, {cfg.repetitions} repetitions, "
+             f"{cfg.confidence:.0%} Bonett intervals; lines: closed forms")
+    fig = variance_figure(rows, curves, sweep.parameter, sweep.per_sample, sweep.log_x, title)
+    fig.savefig(run_dir / "variance.png", dpi=120)
+    with SummaryWriter(log_dir=str(run_dir)) as board:
+        board.add_figure(f"variance/{sweep.parameter}", fig)  # closes the figure
+    log.info("wrote variance.csv, variance.png and the TensorBoard figure to %s", run_dir)
+    return rows
+
+
+def table(rows: Sequence[dict[str, Any]], per_sample: bool, confidence: float) -> str:
+    """The study as a Markdown table, ready to paste into the README."""
+    what = "per-sample variance" if per_sample else "variance"
+    scale = (lambda r: r["n_samples"]) if per_sample else (lambda r: 1)  # noqa: E731
+    parameter = rows[0]["parameter"] if rows else "value"
+    lines = [f"| estimator | {parameter} | mean | {what} | {confidence:.0%} interval | closed form | ratio | vs pathwise |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s = scale(r)
+        lines.append(
+            f"| {r['estimator']} | {r['value']:g} | {r['mean']:.4g} | {r['variance'] * s:.3g} "
+            f"| [{r['ci_low'] * s:.3g}, {r['ci_high'] * s:.3g}] | {fmt(r['closed_form'], s)} "
+            f"| {fmt(r['ratio'])} | {fmt(r['vs_pathwise'])} |")
+    return "\n".join(lines)
+
+
+def fmt(value: float | None, scale: float = 1.0) -> str:
+    return "–" if value is None else f"{value * scale:.3g}"
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="variance")
+def main(cfg: DictConfig) -> None:
+    try:
+        rows = run_study(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    print(table(rows, cfg.sweep.per_sample, cfg.confidence))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Typed schemas for the variance study (``python -m reparam_opt.variance``), in the ConfigStore.
+
+``conf/variance.yaml`` and the ``sweep`` group extend these. A sweep names one parameter of a
+study point and the values it takes; a new sweep (say over an objective's ``k``) is one YAML
+file in ``conf/sweep/`` with ``parameter: objective.k``, no code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from reparam_opt.config import ObjectiveConfig
+
+
+@dataclass
+class SweepConfig:
+    """Which point parameter varies: ``n_samples``, ``theta``, ``sigma`` or ``objective.<key>``."""
+
+    parameter: str = MISSING
+    points: List[float] = MISSING
+    #: Plot the per-sample variance (n × variance of the estimate) instead of the estimate's own.
+    per_sample: bool = False
+    log_x: bool = True
+
+
+@dataclass
+class VarianceConfig:
+    """The top level of the variance study. README.md, "The variance study", explains each key."""
+
+    #: Estimator configs keyed by name, filled by ``estimator@estimators.<name>`` in the defaults list.
+    estimators: Dict[str, Any] = field(default_factory=dict)
+    objective: ObjectiveConfig = MISSING
+    sweep: SweepConfig = MISSING
+    theta: float = 2.0
+    sigma: float = 1.0
+    n_samples: int = 1000
+    repetitions: int = 100
+    seed: int = 0
+    #: Confidence level of the interval on each measured variance.
+    confidence: float = 0.95
+    #: At most this many per-sample terms (repetitions × n) in memory at once; never below one repetition.
+    chunk_elements: int = 4_194_304
+    device: str = "cpu"
+
+
+def register_variance_configs() -> None:
+    """Store the study's schemas beside the training ones (``register_configs``)."""
+    cs = ConfigStore.instance()
+    cs.store(name="variance_schema", node=VarianceConfig)
+    cs.store(group="sweep", name="sweep_schema", node=SweepConfig)
