@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import matplotlib
 
@@ -11,6 +10,9 @@ matplotlib.use("Agg")  # files and TensorBoard only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+if TYPE_CHECKING:
+    from reparam_opt.sweep_summary import ConfigCurves
 
 AXIS_NAMES = {"n_samples": "n, samples per estimate", "theta": "θ", "sigma": "σ"}
 
@@ -51,21 +53,21 @@ def closed_form_label(grid: np.ndarray, curve: np.ndarray, parameter: str) -> st
     return "closed form"
 
 
-@dataclass
-class ConfigCurves:
-    """One configuration's curves, read from its jobs' event files: (steps, values) pairs."""
-
-    label: str
-    rms_error: tuple[np.ndarray, np.ndarray] | None = None
-    theta_path: tuple[np.ndarray, np.ndarray] | None = None
-    grad_variance: tuple[np.ndarray, np.ndarray] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+FAMILIES = ("Oranges", "Blues", "Greys", "Greens", "Purples", "Reds")
+KNOWN = {"score": "Oranges", "pathwise": "Blues", "exact": "Greys"}
 
 
-def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
+def line_colours(configs: Sequence["ConfigCurves"]) -> list[tuple]:
+    """A colour family per hue (estimator), darker for later values of the other keys."""
+    hues = list(dict.fromkeys(c.hue for c in configs))
+    family = {h: KNOWN.get(h, FAMILIES[(3 + i) % len(FAMILIES)]) for i, h in enumerate(hues)}
+    return [plt.get_cmap(family[c.hue])(0.4 + 0.55 * c.shade) for c in configs]
+
+
+def comparison_figure(configs: Sequence["ConfigCurves"], title: str) -> Figure:
     """RMS error of θ (log y), one θ path per configuration, and the in-step gradient variance (log y)."""
     fig, axes = plt.subplots(1, 3, figsize=(16, 5), layout="constrained")
-    colours = plt.get_cmap("tab10" if len(configs) <= 10 else "tab20").colors
+    colour = line_colours(configs)
     panels = [
         ("rms_error", "RMS error of θ over replicates (median over seeds)", "theta/rms_error", True),
         ("theta_path", "one run's θ (replicate 0, first seed)", "theta/replicate0", False),
@@ -82,11 +84,15 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
             if not len(values):
                 absent.append(config.label)
                 continue
-            ax.plot(steps, values, color=colours[index % len(colours)], lw=1.4, label=config.label)
+            ax.plot(steps, values, color=colour[index], lw=1.4, label=config.label)
         if log_y:
             ax.set_yscale("log")
+            floor = [float(getattr(c, attr)[1][-1]) for c in configs if getattr(c, attr) is not None]
+            floor = [v for v in floor if v > 1e-8]
+            if floor:  # the exact gradient's error falls to 1e-19: let it leave the axis, keep the rest legible
+                ax.set_ylim(bottom=min(floor) / 4)
         if absent:
-            ax.text(0.02, 0.02, "not shown (none or zero):\n" + "\n".join(absent), transform=ax.transAxes,
+            ax.text(0.02, 0.02, "not shown (not logged, e.g. n_samples = 1, or zero):\n" + "\n".join(absent), transform=ax.transAxes,
                     fontsize=7, va="bottom", color="0.35")
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("step")

@@ -1,0 +1,203 @@
+"""Summarise a finished sweep from what its jobs wrote: a Hydra callback and a command.
+
+The callback (registered in ``conf/config.yaml`` under ``hydra.callbacks``) runs once at the
+end of every multirun, with any launcher: it re-runs nothing and reads only each job's
+``summary.json``, ``.hydra/overrides.yaml`` and TensorBoard event files. Jobs that differ only
+in ``seed`` form one configuration. A job without a complete summary.json is listed as failed.
+``python -m reparam_opt.sweep_summary SWEEP_DIR`` writes the same summary for an existing sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from reparam_opt.summary import METRIC_KEYS
+
+log = logging.getLogger(__name__)
+
+#: The override that tells repeats of one configuration apart.
+SEED_KEY = "seed"
+CURVE_TAGS = {"rms_error": "theta/rms_error", "theta_path": "theta/replicate0", "grad_variance": "grad/variance"}
+
+
+@dataclass
+class ConfigCurves:
+    """One configuration's curves, read from its jobs' event files: (steps, values) pairs."""
+
+    label: str
+    #: Colour family (one per value of the first varying key) and shade within it (0 light to 1 dark).
+    hue: str = ""
+    shade: float = 1.0
+    rms_error: tuple[np.ndarray, np.ndarray] | None = None
+    theta_path: tuple[np.ndarray, np.ndarray] | None = None
+    grad_variance: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass
+class Job:
+    """One job directory: its overrides, and its summary.json if the job finished writing one."""
+
+    path: Path
+    overrides: dict[str, str]
+    summary: dict[str, Any] | None
+    problem: str | None = None
+
+    @property
+    def seed(self) -> str:
+        return self.overrides.get(SEED_KEY, "default")
+
+
+@dataclass
+class ConfigGroup:
+    """The jobs of one configuration: the same overrides except the seed."""
+
+    overrides: dict[str, str]
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def finished(self) -> list[Job]:
+        return sorted((j for j in self.jobs if j.summary is not None), key=lambda j: j.seed)
+
+    @property
+    def failed(self) -> list[Job]:
+        return [j for j in self.jobs if j.summary is None]
+
+
+def read_job(path: Path) -> Job:
+    """Parse the overrides and summary.json of the job in ``path``; any problem is recorded, not raised."""
+    raw = yaml.safe_load((path / ".hydra" / "overrides.yaml").read_text()) or []
+    parsed = OverridesParser.create().parse_overrides(raw)
+    overrides = {o.get_key_element().lstrip("+~"): o.get_value_element_as_str() for o in parsed}
+    summary_path = path / "summary.json"
+    if not summary_path.exists():
+        return Job(path, overrides, None, "no summary.json")
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return Job(path, overrides, None, f"unreadable summary.json ({err})")
+    missing = [k for k in ("status", *METRIC_KEYS) if k not in summary]
+    if missing:
+        return Job(path, overrides, None, f"summary.json lacks {', '.join(missing)}")
+    return Job(path, overrides, summary)
+
+
+def find_jobs(sweep_dir: Path) -> list[Job]:
+    """Every job directory under the sweep (any subdir layout): those holding ``.hydra/overrides.yaml``."""
+    found = sorted(p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml"))
+    return [read_job(p) for p in found if p != sweep_dir]
+
+
+def natural(value: str | None) -> tuple:
+    """Sort numbers as numbers (2 < 8 < 32) and before words."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+def group_jobs(jobs: list[Job]) -> list[ConfigGroup]:
+    """Jobs that differ only in the seed, together, ordered by their overrides (numbers numerically)."""
+    groups: dict[tuple, ConfigGroup] = {}
+    for job in jobs:
+        rest = {k: v for k, v in job.overrides.items() if k != SEED_KEY}
+        groups.setdefault(tuple(sorted(rest.items())), ConfigGroup(rest)).jobs.append(job)
+    keys = sorted({k for g in groups.values() for k in g.overrides})
+    return sorted(groups.values(), key=lambda g: [natural(g.overrides.get(k)) for k in keys])
+
+
+def varying_keys(groups: list[ConfigGroup]) -> list[str]:
+    """The override keys whose value differs between configurations (the others say nothing)."""
+    keys = sorted({k for g in groups for k in g.overrides})
+    return [k for k in keys if len({g.overrides.get(k) for g in groups}) > 1]
+
+
+def label(group: ConfigGroup, keys: list[str]) -> str:
+    return ",".join(f"{k}={group.overrides.get(k, '(default)')}" for k in keys) or "all jobs"
+
+
+def metric_stats(values: list[float | None], missing_is_never: bool) -> dict[str, float | None]:
+    """Median, min and max over the seeds; a None is 'never' (∞) for steps_to_tolerance, else skipped."""
+    numbers = [np.inf if v is None else float(v) for v in values] if missing_is_never else \
+        [float(v) for v in values if v is not None]
+    if not numbers:
+        return {"median": None, "min": None, "max": None}
+    return {"median": float(np.median(numbers)), "min": float(np.min(numbers)), "max": float(np.max(numbers))}
+
+
+def aggregate(group: ConfigGroup) -> dict[str, Any]:
+    """One configuration's row: job counts, every metric's median and spread, diverged replicates."""
+    done = group.finished
+    row: dict[str, Any] = {"jobs": len(group.jobs), "failed": len(group.failed),
+                           "seeds": " ".join(j.seed for j in done)}
+    for key in (*METRIC_KEYS, "wall_seconds"):
+        stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=key == "steps_to_tolerance")
+        row.update({f"{key}_{stat}": value for stat, value in stats.items()})
+    replicates = [j.summary.get("config", {}).get("replicates") for j in done]
+    row["diverged_total"] = sum(int(j.summary["diverged"]) for j in done)
+    row["replicates_total"] = sum(replicates) if all(isinstance(r, int) for r in replicates) else None
+    return row
+
+
+def scalar_series(run_dir: Path, tags: Iterable[str]) -> dict[str, dict[int, float]]:
+    """The scalar ``tags`` of one job's event files, through tensorboard's EventAccumulator."""
+    quiet = logging.getLogger("tensorboard")  # one "No path found after ..." line per file otherwise
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+    finally:
+        quiet.setLevel(level)
+    present = set(acc.Tags()["scalars"])
+    return {tag: {e.step: e.value for e in acc.Scalars(tag)} if tag in present else {} for tag in tags}
+
+
+def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> ConfigCurves:
+    """Median over seeds of θ's RMS error and the gradient variance; θ of replicate 0 of the first seed."""
+    result = ConfigCurves(name, hue, shade)
+    done = group.finished
+    read = [scalar_series(j.path, CURVE_TAGS.values()) for j in done]
+    for attr, tag in CURVE_TAGS.items():
+        series = [job[tag] for job in (read[:1] if attr == "theta_path" else read)]
+        steps = np.array(sorted({s for one in series for s in one}), dtype=int)
+        if not len(steps):
+            continue
+        table = np.array([[one.get(int(s), np.nan) for s in steps] for one in series])
+        setattr(result, attr, (steps, np.nanmedian(table, axis=0)))
+    return result
+
+
+class SweepSummary(Callback):
+    """Hydra callback: write summary.md, summary.csv and comparison.png when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from reparam_opt.sweep_report import write_report  # matplotlib only when a sweep ends
+
+        write_report(Path(config.hydra.sweep.dir))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Summarise a finished sweep directory (re-runs nothing).")
+    parser.add_argument("sweep_dir", type=Path)
+    args = parser.parse_args()
+    if not args.sweep_dir.is_dir():
+        parser.error(f"{args.sweep_dir} is not a directory; give a sweep directory such as outputs/multirun/<date>/<time>")
+    from reparam_opt.sweep_report import write_report
+
+    print(write_report(args.sweep_dir) / "summary.md")
+
+
+if __name__ == "__main__":
+    main()
