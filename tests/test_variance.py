@@ -1,0 +1,146 @@
+"""The variance study against the closed forms, with tolerances from the moments of the estimate."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from reparam_opt.variance_config import register_variance_configs
+from reparam_opt.variance_study import chunk_bounds, study, variance_interval
+from tests.closed_forms import central_moments, square_terms
+from tests.conftest import ROOT
+
+Z = 4.0
+register_variance_configs()
+
+
+@pytest.fixture
+def variance_cfg() -> Callable[..., DictConfig]:
+    """Compose ``conf/variance.yaml`` with overrides, exactly as ``python -m reparam_opt.variance`` would."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose(config_name="variance", overrides=list(overrides))
+
+    return _compose
+
+
+def sample_variance_se(name: str, theta: float, sigma: float, n: int, repetitions: int) -> tuple[float, float]:
+    """Variance of the n-sample mean and the standard error of its sample variance over the repetitions.
+
+    The mean of n terms has cumulants κ2/n and κ4/n³, so its 4th central moment is κ4/n³ + 3(κ2/n)²;
+    the sample variance of R such estimates has variance μ4/R − σ⁴(R − 3)/(R(R − 1)).
+    """
+    _, var, m4 = central_moments(square_terms(name, theta, sigma))
+    kappa4 = m4 - 3 * var**2
+    var_n = var / n
+    mu4_n = kappa4 / n**3 + 3 * var_n**2
+    return var_n, math.sqrt(mu4_n / repetitions - var_n**2 * (repetitions - 3) / (repetitions * (repetitions - 1)))
+
+
+def test_defaults_reproduce_the_seed_experiment(variance_cfg) -> None:
+    cfg = variance_cfg()
+    assert (cfg.theta, cfg.sigma, cfg.repetitions) == (2.0, 1.0, 100)
+    assert list(cfg.sweep.points) == [10, 100, 1000, 10000, 100000] and cfg.sweep.parameter == "n_samples"
+    assert sorted(cfg.estimators) == ["pathwise", "score"]
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_measured_variance_matches_closed_form_against_n(variance_cfg, n: int) -> None:
+    repetitions = 4000
+    rows = study(variance_cfg(f"repetitions={repetitions}", f"sweep.points=[{n}]"))
+    assert [r["estimator"] for r in rows] == ["score", "pathwise"]
+    for row in rows:
+        expected, se = sample_variance_se(row["estimator"], 2.0, 1.0, n, repetitions)
+        assert row["closed_form"] == pytest.approx(expected, rel=1e-9)
+        assert abs(row["variance"] - expected) < Z * se
+        assert abs(row["mean"] - 4.0) < Z * math.sqrt(expected / repetitions)
+    assert rows[1]["vs_pathwise"] == 1.0
+    assert rows[0]["vs_pathwise"] == pytest.approx(rows[0]["variance"] / rows[1]["variance"])
+
+
+def test_per_sample_variance_matches_closed_form_against_theta(variance_cfg) -> None:
+    repetitions, n = 4000, 20
+    rows = study(variance_cfg("sweep=theta", "sweep.points=[-3,0,1.5]", f"n_samples={n}", f"repetitions={repetitions}"))
+    assert len(rows) == 6
+    for row in rows:
+        expected, se = sample_variance_se(row["estimator"], row["value"], 1.0, n, repetitions)
+        assert row["per_sample_closed_form"] == pytest.approx(expected * n, rel=1e-9)
+        assert abs(row["per_sample_variance"] - expected * n) < Z * se * n
+
+
+def test_chunking_does_not_change_the_estimates(variance_cfg) -> None:
+    overrides = ("+estimator@estimators.exact=exact", "repetitions=50", "sweep.points=[1,10,33]")
+    whole = study(variance_cfg(*overrides, "chunk_elements=100000000"))
+    for size in (1, 37, 500):
+        assert study(variance_cfg(*overrides, f"chunk_elements={size}")) == whole  # every column, bit for bit
+
+
+@pytest.mark.parametrize("repetitions,n,chunk_elements", [(50, 1, 1), (50, 33, 70), (100, 100000, 2**21), (7, 3, 5)])
+def test_chunks_cover_every_repetition_in_whole_blocks(repetitions: int, n: int, chunk_elements: int) -> None:
+    bounds = chunk_bounds(repetitions, n, chunk_elements)
+    assert bounds[0] == 0 and bounds[-1] == repetitions and bounds == sorted(set(bounds))
+    sizes = [(b - a) * n for a, b in zip(bounds[:-1], bounds[1:])]
+    assert all(size % 16 == 0 for size in sizes[:-1]) and (len(sizes) == 1 or sizes[-1] >= 16)
+    assert max(sizes) <= max(chunk_elements, 16 * n) + 16 * n
+
+
+def test_estimators_are_chosen_from_the_estimator_group(variance_cfg) -> None:
+    cfg = variance_cfg("+estimator@estimators.exact=exact", "~estimator@estimators.score", "sweep.points=[10]",
+                       "repetitions=10")
+    rows = {r["estimator"]: r for r in study(cfg)}
+    assert sorted(rows) == ["exact", "pathwise"]
+    assert rows["exact"]["variance"] == 0.0 and rows["exact"]["closed_form"] == 0.0
+    assert rows["exact"]["ratio"] is None and rows["exact"]["vs_pathwise"] == 0.0
+
+
+def test_interval_has_nominal_coverage_for_gaussian_estimates() -> None:
+    """Bonett's interval at 95%: coverage within 4 binomial standard errors of 0.95 for Gaussian data."""
+    rng = np.random.default_rng(0)
+    trials, size = 2000, 100
+    covered = sum(lo <= 1.0 <= hi for lo, hi in (variance_interval(rng.standard_normal(size), 0.95)
+                                                  for _ in range(trials)))
+    assert abs(covered / trials - 0.95) < Z * math.sqrt(0.95 * 0.05 / trials)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("sweep.parameter=bogus", "sweep.parameter='bogus' is not allowed"),
+    ("repetitions=3", "repetitions=3 is too few"),
+    ("sweep.points=[10,2.5]", "are not sample sizes"),
+])
+def test_bad_input_is_one_clear_error(variance_cfg, override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        study(variance_cfg(override))
+
+
+@pytest.mark.slow
+def test_command_writes_table_csv_figure_and_board(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "reparam_opt.variance", "sweep.points=[10,100]", "repetitions=20"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["outputs"]
+    (run_dir,) = (tmp_path / "outputs" / "variance").glob("*/*")
+    with open(run_dir / "variance.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["estimator"], float(r["value"])) for r in rows] == [
+        ("score", 10), ("pathwise", 10), ("score", 100), ("pathwise", 100)]
+    assert (run_dir / "variance.png").stat().st_size > 10_000
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| estimator | n_samples |") and len(table) == 2 + len(rows)
+    assert float(rows[0]["closed_form"]) == pytest.approx(8.7) and "| 8.7 |" in table[2]
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    assert acc.Tags()["images"] == ["variance/n_samples"]
+    bad = subprocess.run([sys.executable, "-m", "reparam_opt.variance", "repetitions=2"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: repetitions=2")
