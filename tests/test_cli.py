@@ -60,7 +60,7 @@ def test_multirun_names_each_job_by_its_overrides(tmp_path: Path) -> None:
     result = run_train("-m", "estimator=score,pathwise,exact", "steps=15", "replicates=32", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (sweep_dir,) = (tmp_path / "outputs" / "multirun").glob("*/*")
-    jobs = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
+    jobs = sorted(p.name for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())  # not the summary run
     assert jobs == [f"estimator={name},replicates=32,steps=15" for name in ("exact", "pathwise", "score")]
     for job in jobs:
         summary = check_run(sweep_dir / job, steps=15, theta0=3.0)
