@@ -1,9 +1,9 @@
 """The variance study's numbers: many independent n-sample estimates per point, and their variance.
 
 Repetitions are a batch dimension of the estimator (one replicate per repetition), drawn in
-chunks of at most ``chunk_elements`` per-sample terms. Every (estimator, point) pair gets its own
-seed, and a chunk draws the next rows of the same random stream, so the estimates are the
-same whatever the chunk size, and dropping an estimator leaves the others' numbers unchanged.
+chunks of about ``chunk_elements`` per-sample terms. Every (estimator, point) pair gets its own
+seed, and a chunk draws the next rows of the same random stream, so on the CPU the estimates
+are the same whatever the chunk size, and dropping an estimator leaves the others unchanged.
 """
 
 from __future__ import annotations
@@ -66,14 +66,32 @@ def check(cfg: DictConfig) -> None:
             raise ValueError(f"sweep.points={bad} are not sample sizes; n_samples must be whole numbers ≥ 1")
 
 
+#: torch's CPU normal sampler fills a tensor in blocks of this many values; see ``chunk_bounds``.
+RNG_BLOCK = 16
+
+
+def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
+    """Row boundaries of the chunks: each holds a multiple of RNG_BLOCK terms, the last at least RNG_BLOCK.
+
+    torch's CPU sampler draws a tensor's normals in blocks of 16 from consecutive uniforms, so a
+    run of such chunks consumes the random stream exactly as one tensor of all the rows would:
+    the estimates do not depend on the chunk size (tests/test_variance.py checks it).
+    """
+    rows_per_block = RNG_BLOCK // math.gcd(n, RNG_BLOCK)
+    per_chunk = max(rows_per_block, (chunk_elements // n) // rows_per_block * rows_per_block)
+    starts = list(range(0, repetitions, per_chunk))
+    if len(starts) > 1 and (repetitions - starts[-1]) * n < RNG_BLOCK:
+        starts.pop()  # a tail under one block would take torch's one-at-a-time path: merge it
+    return [*starts, repetitions]
+
+
 def estimates(estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str) -> torch.Tensor:
-    """``repetitions`` independent n-sample estimates, at most ``chunk_elements`` terms at a time."""
+    """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time."""
     n = int(point.n_samples)
-    per_chunk = max(1, chunk_elements // n)
+    bounds = chunk_bounds(repetitions, n, chunk_elements)
     chunks = []
-    for start in range(0, repetitions, per_chunk):
-        rows = min(per_chunk, repetitions - start)
-        dist = Normal(torch.full((rows,), point.theta, dtype=torch.float64, device=device), point.sigma)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        dist = Normal(torch.full((stop - start,), point.theta, dtype=torch.float64, device=device), point.sigma)
         chunks.append(estimator(point.objective, dist, n).mean(-1).detach())
     return torch.cat(chunks).cpu()
 
