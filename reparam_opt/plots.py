@@ -18,8 +18,12 @@ AXIS_NAMES = {"n_samples": "n, samples per estimate", "theta": "θ", "sigma": "�
 
 
 def variance_figure(
-    rows: Sequence[dict[str, Any]], curves: dict[str, tuple[np.ndarray, np.ndarray | None]],
-    parameter: str, per_sample: bool, log_x: bool, title: str,
+    rows: Sequence[dict[str, Any]],
+    curves: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    parameter: str,
+    per_sample: bool,
+    log_x: bool,
+    title: str,
 ) -> Figure:
     """Measured variances with their intervals as points, each estimator's closed form as a line."""
     fig, ax = plt.subplots(figsize=(7.5, 5.2), layout="constrained")
@@ -31,15 +35,34 @@ def variance_figure(
         if mine:
             scale = np.array([r["n_samples"] if per_sample else 1 for r in mine], dtype=float)
             y = np.array([r[column] for r in mine])
-            low, high = np.array([r["ci_low"] for r in mine]) * scale, np.array([r["ci_high"] for r in mine]) * scale
-            ax.errorbar([r["value"] for r in mine], y, yerr=[y - low, high - y], fmt="o", color=colour,
-                        capsize=4, label=f"{key}: measured, {len(mine)} points")
+            low, high = (
+                np.array([r["ci_low"] for r in mine]) * scale,
+                np.array([r["ci_high"] for r in mine]) * scale,
+            )
+            ax.errorbar(
+                [r["value"] for r in mine],
+                y,
+                yerr=[y - low, high - y],
+                fmt="o",
+                color=colour,
+                capsize=4,
+                label=f"{key}: measured, {len(mine)} points",
+            )
         if curve is not None:
-            ax.plot(grid, curve, "-", color=colour, alpha=0.7, label=f"{key}: {closed_form_label(grid, curve, parameter)}")
+            ax.plot(
+                grid,
+                curve,
+                "-",
+                color=colour,
+                alpha=0.7,
+                label=f"{key}: {closed_form_label(grid, curve, parameter)}",
+            )
     ax.set_xscale("log" if log_x else "linear")
     ax.set_yscale("log")
     ax.set_xlabel(AXIS_NAMES.get(parameter, parameter))
-    ax.set_ylabel("per-sample variance (n × variance of the estimate)" if per_sample else "variance of the estimate")
+    ax.set_ylabel(
+        "per-sample variance (n × variance of the estimate)" if per_sample else "variance of the estimate"
+    )
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -71,7 +94,12 @@ def comparison_figure(configs: Sequence["ConfigCurves"], title: str) -> Figure:
     panels = [
         ("rms_error", "RMS error of θ over replicates (median over seeds)", "theta/rms_error", True),
         ("theta_path", "one run's θ (replicate 0, first seed)", "theta/replicate0", False),
-        ("grad_variance", "in-step variance of the gradient estimate (median over seeds)", "grad/variance", True),
+        (
+            "grad_variance",
+            "in-step variance of the gradient estimate (median over seeds)",
+            "grad/variance",
+            True,
+        ),
     ]
     for ax, (attr, panel_title, ylabel, log_y) in zip(axes, panels):
         absent = []
@@ -89,11 +117,20 @@ def comparison_figure(configs: Sequence["ConfigCurves"], title: str) -> Figure:
             ax.set_yscale("log")
             floor = [float(getattr(c, attr)[1][-1]) for c in configs if getattr(c, attr) is not None]
             floor = [v for v in floor if v > 1e-8]
-            if floor:  # the exact gradient's error falls to 1e-19: let it leave the axis, keep the rest legible
+            if (
+                floor
+            ):  # the exact gradient's error falls to 1e-19: let it leave the axis, keep the rest legible
                 ax.set_ylim(bottom=min(floor) / 4)
         if absent:
-            ax.text(0.02, 0.02, "not shown (not logged, e.g. n_samples = 1, or zero):\n" + "\n".join(absent), transform=ax.transAxes,
-                    fontsize=7, va="bottom", color="0.35")
+            ax.text(
+                0.02,
+                0.02,
+                "not shown (not logged, e.g. n_samples = 1, or zero):\n" + "\n".join(absent),
+                transform=ax.transAxes,
+                fontsize=7,
+                va="bottom",
+                color="0.35",
+            )
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)

@@ -13,17 +13,33 @@ from torch.utils.tensorboard import SummaryWriter
 from reparam_opt.plots import comparison_figure
 from reparam_opt.summary import METRIC_KEYS
 from reparam_opt.sweep_summary import (
-    ConfigCurves, ConfigGroup, aggregate, curves, find_jobs, group_jobs, label, natural, varying_keys)
+    ConfigCurves,
+    ConfigGroup,
+    aggregate,
+    curves,
+    find_jobs,
+    group_jobs,
+    label,
+    natural,
+    varying_keys,
+)
 
 log = logging.getLogger(__name__)
 
 #: TensorBoard run of the summary, inside the sweep directory.
 BOARD_DIR = "summary"
-SPREAD_METRICS = ("steps_to_tolerance", "final_rms_error", "stationary_rms", "path_length_ratio", "wall_seconds")
+SPREAD_METRICS = (
+    "steps_to_tolerance",
+    "final_rms_error",
+    "stationary_rms",
+    "path_length_ratio",
+    "wall_seconds",
+)
 
 
 def cell(row: dict[str, Any], key: str) -> str:
     """'median [min, max]', with ∞ shown as 'never' (a tolerance some seed never reached)."""
+
     def fmt(value: float | None) -> str:
         if value is None:
             return "–"
@@ -45,13 +61,23 @@ def diverged_cell(row: dict[str, Any]) -> str:
 def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_dir: Path) -> str:
     """The human-readable summary: one row per configuration, then the failed jobs."""
     head = ["configuration", "seeds", *SPREAD_METRICS, "diverged replicates", "failed jobs"]
-    lines = [f"# Sweep summary: {sweep_dir}", "",
-             "One row per configuration (jobs differing only in `seed`); each metric is the median "
-             "over seeds with [min, max]. `never`: the RMS error did not settle below the tolerance.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"# Sweep summary: {sweep_dir}",
+        "",
+        "One row per configuration (jobs differing only in `seed`); each metric is the median "
+        "over seeds with [min, max]. `never`: the RMS error did not settle below the tolerance.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for row in rows:
-        cells = [row["configuration"], row["seeds"] or "–", *(cell(row, k) for k in SPREAD_METRICS),
-                 diverged_cell(row), str(row["failed"])]
+        cells = [
+            row["configuration"],
+            row["seeds"] or "–",
+            *(cell(row, k) for k in SPREAD_METRICS),
+            diverged_cell(row),
+            str(row["failed"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", f"## Failed jobs ({len(failed)})", ""]
@@ -61,27 +87,47 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
 
 
 def styled_curves(groups: list[ConfigGroup], keys: list[str]) -> list[ConfigCurves]:
-    """Each finished configuration's curves: one colour per estimator (or first varying key), shades for the rest."""
+    """Each finished configuration's curves: a colour per estimator (or first varying key), shades within."""
     hue_key = "estimator" if "estimator" in keys else (keys[0] if keys else "")
     rest = [k for k in keys if k != hue_key]
-    combos = sorted({tuple(g.overrides.get(k) for k in rest) for g in groups}, key=lambda c: [natural(v) for v in c])
+    combos = sorted(
+        {tuple(g.overrides.get(k) for k in rest) for g in groups}, key=lambda c: [natural(v) for v in c]
+    )
     shade = {c: (i + 1) / len(combos) for i, c in enumerate(combos)}
-    return [curves(g, label(g, keys), str(g.overrides.get(hue_key, "")), shade[tuple(g.overrides.get(k) for k in rest)])
-            for g in groups if g.finished]
+    return [
+        curves(
+            g,
+            label(g, keys),
+            str(g.overrides.get(hue_key, "")),
+            shade[tuple(g.overrides.get(k) for k in rest)],
+        )
+        for g in groups
+        if g.finished
+    ]
 
 
 def write_report(sweep_dir: Path) -> Path:
     """Summarise ``sweep_dir`` into itself; return it. A sweep with no jobs gets a summary saying so."""
     groups = group_jobs(find_jobs(sweep_dir))
     keys = varying_keys(groups)
-    rows = [{"configuration": label(g, keys), **{k: g.overrides.get(k) for k in keys}, **aggregate(g)} for g in groups]
+    rows = [
+        {"configuration": label(g, keys), **{k: g.overrides.get(k) for k in keys}, **aggregate(g)}
+        for g in groups
+    ]
     failed = [(str(j.path.relative_to(sweep_dir)), j.problem or "") for g in groups for j in g.failed]
     for path, problem in failed:
         log.warning("job %s failed: %s", path, problem)
 
-    ordered = ["configuration", *keys, "jobs", "failed", "seeds",
-               *(f"{m}_{s}" for m in (*METRIC_KEYS, "wall_seconds") for s in ("median", "min", "max")),
-               "diverged_total", "replicates_total"]
+    ordered = [
+        "configuration",
+        *keys,
+        "jobs",
+        "failed",
+        "seeds",
+        *(f"{m}_{s}" for m in (*METRIC_KEYS, "wall_seconds") for s in ("median", "min", "max")),
+        "diverged_total",
+        "replicates_total",
+    ]
     with open(sweep_dir / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=ordered)
         writer.writeheader()
@@ -89,11 +135,18 @@ def write_report(sweep_dir: Path) -> Path:
     text = markdown(rows, failed, sweep_dir)
     (sweep_dir / "summary.md").write_text(text)
 
-    figure = comparison_figure(styled_curves(groups, keys),
-                               f"Sweep comparison: {sweep_dir.name} ({sum(len(g.jobs) for g in groups)} jobs)")
+    figure = comparison_figure(
+        styled_curves(groups, keys),
+        f"Sweep comparison: {sweep_dir.name} ({sum(len(g.jobs) for g in groups)} jobs)",
+    )
     figure.savefig(sweep_dir / "comparison.png", dpi=110)
     with SummaryWriter(log_dir=str(sweep_dir / BOARD_DIR)) as board:
         board.add_figure("sweep/comparison", figure)
         board.add_text("sweep/summary", text)
-    log.info("sweep summary: %s (%d configurations, %d failed jobs)", sweep_dir / "summary.md", len(rows), len(failed))
+    log.info(
+        "sweep summary: %s (%d configurations, %d failed jobs)",
+        sweep_dir / "summary.md",
+        len(rows),
+        len(failed),
+    )
     return sweep_dir

@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 #: The override that tells repeats of one configuration apart.
 SEED_KEY = "seed"
-CURVE_TAGS = {"rms_error": "theta/rms_error", "theta_path": "theta/replicate0", "grad_variance": "grad/variance"}
+CURVE_TAGS = {
+    "rms_error": "theta/rms_error",
+    "theta_path": "theta/replicate0",
+    "grad_variance": "grad/variance",
+}
 
 
 @dataclass
@@ -129,8 +133,11 @@ def label(group: ConfigGroup, keys: list[str]) -> str:
 
 def metric_stats(values: list[float | None], missing_is_never: bool) -> dict[str, float | None]:
     """Median, min and max over the seeds; a None is 'never' (∞) for steps_to_tolerance, else skipped."""
-    numbers = [np.inf if v is None else float(v) for v in values] if missing_is_never else \
-        [float(v) for v in values if v is not None]
+    numbers = (
+        [np.inf if v is None else float(v) for v in values]
+        if missing_is_never
+        else [float(v) for v in values if v is not None]
+    )
     if not numbers:
         return {"median": None, "min": None, "max": None}
     return {"median": float(np.median(numbers)), "min": float(np.min(numbers)), "max": float(np.max(numbers))}
@@ -139,8 +146,11 @@ def metric_stats(values: list[float | None], missing_is_never: bool) -> dict[str
 def aggregate(group: ConfigGroup) -> dict[str, Any]:
     """One configuration's row: job counts, every metric's median and spread, diverged replicates."""
     done = group.finished
-    row: dict[str, Any] = {"jobs": len(group.jobs), "failed": len(group.failed),
-                           "seeds": " ".join(j.seed for j in done)}
+    row: dict[str, Any] = {
+        "jobs": len(group.jobs),
+        "failed": len(group.failed),
+        "seeds": " ".join(j.seed for j in done),
+    }
     for key in (*METRIC_KEYS, "wall_seconds"):
         stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=key == "steps_to_tolerance")
         row.update({f"{key}_{stat}": value for stat, value in stats.items()})
@@ -193,7 +203,9 @@ def main() -> None:
     parser.add_argument("sweep_dir", type=Path)
     args = parser.parse_args()
     if not args.sweep_dir.is_dir():
-        parser.error(f"{args.sweep_dir} is not a directory; give a sweep directory such as outputs/multirun/<date>/<time>")
+        parser.error(
+            f"{args.sweep_dir} is not a directory; expected a sweep dir like outputs/multirun/<date>/<time>"
+        )
     from reparam_opt.sweep_report import write_report
 
     print(write_report(args.sweep_dir) / "summary.md")

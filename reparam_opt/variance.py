@@ -28,9 +28,24 @@ log = logging.getLogger(__name__)
 register_configs()
 register_variance_configs()
 
-COLUMNS = ("estimator", "parameter", "value", "theta", "sigma", "n_samples", "mean", "exact_gradient",
-           "variance", "ci_low", "ci_high", "closed_form", "ratio", "vs_pathwise",
-           "per_sample_variance", "per_sample_closed_form")
+COLUMNS = (
+    "estimator",
+    "parameter",
+    "value",
+    "theta",
+    "sigma",
+    "n_samples",
+    "mean",
+    "exact_gradient",
+    "variance",
+    "ci_low",
+    "ci_high",
+    "closed_form",
+    "ratio",
+    "vs_pathwise",
+    "per_sample_variance",
+    "per_sample_closed_form",
+)
 
 
 def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
@@ -46,9 +61,14 @@ def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     curves = {key: (grid, closed_form_curve(cfg, key, grid)) for key in cfg.estimators}
     symbols = {"theta": "θ", "sigma": "σ", "n_samples": "n"}
     fixed = ", ".join(f"{s}={cfg[k]:g}" for k, s in symbols.items() if k != sweep.parameter)
-    what = "Per-sample gradient variance" if sweep.per_sample else "Variance of the n-sample gradient estimate"
-    title = (f"{what} against {symbols.get(sweep.parameter, sweep.parameter)}\n{fixed}, {cfg.repetitions} repetitions, "
-             f"{cfg.confidence:.0%} Bonett intervals; lines: closed forms")
+    what = (
+        "Per-sample gradient variance" if sweep.per_sample else "Variance of the n-sample gradient estimate"
+    )
+    title = (
+        f"{what} against {symbols.get(sweep.parameter, sweep.parameter)}\n"
+        f"{fixed}, {cfg.repetitions} repetitions, "
+        f"{cfg.confidence:.0%} Bonett intervals; lines: closed forms"
+    )
     fig = variance_figure(rows, curves, sweep.parameter, sweep.per_sample, sweep.log_x, title)
     fig.savefig(run_dir / "variance.png", dpi=120)
     with SummaryWriter(log_dir=str(run_dir)) as board:
@@ -62,14 +82,18 @@ def table(rows: Sequence[dict[str, Any]], per_sample: bool, confidence: float) -
     what = "per-sample variance" if per_sample else "variance"
     scale = (lambda r: r["n_samples"]) if per_sample else (lambda r: 1)  # noqa: E731
     parameter = rows[0]["parameter"] if rows else "value"
-    lines = [f"| estimator | {parameter} | mean | {what} | {confidence:.0%} interval | closed form | ratio | vs pathwise |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| estimator | {parameter} | mean | {what} | {confidence:.0%} interval "
+        "| closed form | ratio | vs pathwise |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         s = scale(r)
         lines.append(
             f"| {r['estimator']} | {r['value']:g} | {r['mean']:.4g} | {r['variance'] * s:.3g} "
             f"| [{r['ci_low'] * s:.3g}, {r['ci_high'] * s:.3g}] | {fmt(r['closed_form'], s)} "
-            f"| {fmt(r['ratio'])} | {fmt(r['vs_pathwise'])} |")
+            f"| {fmt(r['ratio'])} | {fmt(r['vs_pathwise'])} |"
+        )
     return "\n".join(lines)
 
 

@@ -44,8 +44,9 @@ def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
         return replace(base, **{parameter: value})
     if parameter.startswith("objective.") and parameter.count(".") == 1:
         return replace(base, objective=instantiate(cfg.objective, **{parameter.split(".")[1]: value}))
-    raise ValueError(f"sweep.parameter={parameter!r} is not allowed; use one of {', '.join(POINT_KEYS)} "
-                     "or objective.<key>")
+    raise ValueError(
+        f"sweep.parameter={parameter!r} is not allowed; use one of {', '.join(POINT_KEYS)} or objective.<key>"
+    )
 
 
 def check(cfg: DictConfig) -> None:
@@ -85,13 +86,17 @@ def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
     return [*starts, repetitions]
 
 
-def estimates(estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str) -> torch.Tensor:
+def estimates(
+    estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str
+) -> torch.Tensor:
     """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time."""
     n = int(point.n_samples)
     bounds = chunk_bounds(repetitions, n, chunk_elements)
     chunks = []
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        dist = Normal(torch.full((stop - start,), point.theta, dtype=torch.float64, device=device), point.sigma)
+        dist = Normal(
+            torch.full((stop - start,), point.theta, dtype=torch.float64, device=device), point.sigma
+        )
         chunks.append(estimator(point.objective, dist, n).mean(-1).detach())
     return torch.cat(chunks).cpu()
 
@@ -119,7 +124,9 @@ def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def closed_form(name: str, point: Point) -> float | None:
     """The closed-form variance of the n-sample estimate, grad_variance / n, or None without one."""
-    per_sample = point.objective.grad_variance(name, torch.tensor(point.theta, dtype=torch.float64), point.sigma)
+    per_sample = point.objective.grad_variance(
+        name, torch.tensor(point.theta, dtype=torch.float64), point.sigma
+    )
     return None if per_sample is None else float(per_sample) / point.n_samples
 
 
@@ -138,7 +145,9 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def measure(key: str, estimator: Callable, point: Point, index: int, value: float, cfg: DictConfig) -> dict[str, Any]:
+def measure(
+    key: str, estimator: Callable, point: Point, index: int, value: float, cfg: DictConfig
+) -> dict[str, Any]:
     """Draw one point's estimates for one estimator and summarise them."""
     name = name_of(estimator)
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
@@ -149,12 +158,21 @@ def measure(key: str, estimator: Callable, point: Point, index: int, value: floa
     exact = point.objective.grad(torch.tensor(point.theta, dtype=torch.float64), point.sigma)
     n = point.n_samples
     return {
-        "estimator": key, "parameter": cfg.sweep.parameter, "value": value,
-        "theta": point.theta, "sigma": point.sigma, "n_samples": int(n),
-        "mean": float(x.mean()), "exact_gradient": None if exact is None else float(exact),
-        "variance": variance, "ci_low": low, "ci_high": high,
-        "closed_form": expected, "ratio": variance / expected if expected else None,
-        "per_sample_variance": variance * n, "per_sample_closed_form": None if expected is None else expected * n,
+        "estimator": key,
+        "parameter": cfg.sweep.parameter,
+        "value": value,
+        "theta": point.theta,
+        "sigma": point.sigma,
+        "n_samples": int(n),
+        "mean": float(x.mean()),
+        "exact_gradient": None if exact is None else float(exact),
+        "variance": variance,
+        "ci_low": low,
+        "ci_high": high,
+        "closed_form": expected,
+        "ratio": variance / expected if expected else None,
+        "per_sample_variance": variance * n,
+        "per_sample_closed_form": None if expected is None else expected * n,
     }
 
 

@@ -23,8 +23,15 @@ pytestmark = pytest.mark.slow
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two estimators × two seeds, 20 steps: the callback summarises it when the multirun ends."""
     cwd = tmp_path_factory.mktemp("sweep")
-    result = run_train("-m", "estimator=score,pathwise", "seed=0,1", "steps=20", "replicates=16",
-                       f"hydra.sweep.dir={cwd / 'sweep'}", cwd=cwd)
+    result = run_train(
+        "-m",
+        "estimator=score,pathwise",
+        "seed=0,1",
+        "steps=20",
+        "replicates=16",
+        f"hydra.sweep.dir={cwd / 'sweep'}",
+        cwd=cwd,
+    )
     assert result.returncode == 0, result.stderr
     return cwd / "sweep"
 
@@ -103,8 +110,10 @@ def test_compare_preset_sweeps_every_estimator_sample_size_and_seed() -> None:
 
 def test_unstable_preset_diverges_with_score_and_not_with_pathwise(make_cfg, tmp_path: Path) -> None:
     """REFERENCE.md: η = 0.1, n = 1, θ0 = 3 makes the score function diverge and not pathwise."""
-    runs = {name: train(make_cfg("+experiment=unstable", f"estimator={name}"), tmp_path / name)
-            for name in ("score", "pathwise")}
+    runs = {
+        name: train(make_cfg("+experiment=unstable", f"estimator={name}"), tmp_path / name)
+        for name in ("score", "pathwise")
+    }
     cfg = make_cfg("+experiment=unstable")
     assert (cfg.lr, cfg.n_samples, cfg.theta0) == (0.1, 1, 3.0)
     assert runs["score"]["diverged"] > 0

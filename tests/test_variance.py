@@ -35,7 +35,9 @@ def variance_cfg() -> Callable[..., DictConfig]:
     return _compose
 
 
-def sample_variance_se(name: str, theta: float, sigma: float, n: int, repetitions: int) -> tuple[float, float]:
+def sample_variance_se(
+    name: str, theta: float, sigma: float, n: int, repetitions: int
+) -> tuple[float, float]:
     """Variance of the n-sample mean and the standard error of its sample variance over the repetitions.
 
     The mean of n terms has cumulants κ2/n and κ4/n³, so its 4th central moment is κ4/n³ + 3(κ2/n)²;
@@ -45,7 +47,9 @@ def sample_variance_se(name: str, theta: float, sigma: float, n: int, repetition
     kappa4 = m4 - 3 * var**2
     var_n = var / n
     mu4_n = kappa4 / n**3 + 3 * var_n**2
-    return var_n, math.sqrt(mu4_n / repetitions - var_n**2 * (repetitions - 3) / (repetitions * (repetitions - 1)))
+    return var_n, math.sqrt(
+        mu4_n / repetitions - var_n**2 * (repetitions - 3) / (repetitions * (repetitions - 1))
+    )
 
 
 def test_defaults_reproduce_the_seed_experiment(variance_cfg) -> None:
@@ -71,7 +75,9 @@ def test_measured_variance_matches_closed_form_against_n(variance_cfg, n: int) -
 
 def test_per_sample_variance_matches_closed_form_against_theta(variance_cfg) -> None:
     repetitions, n = 4000, 20
-    rows = study(variance_cfg("sweep=theta", "sweep.points=[-3,0,1.5]", f"n_samples={n}", f"repetitions={repetitions}"))
+    rows = study(
+        variance_cfg("sweep=theta", "sweep.points=[-3,0,1.5]", f"n_samples={n}", f"repetitions={repetitions}")
+    )
     assert len(rows) == 6
     for row in rows:
         expected, se = sample_variance_se(row["estimator"], row["value"], 1.0, n, repetitions)
@@ -86,7 +92,9 @@ def test_chunking_does_not_change_the_estimates(variance_cfg) -> None:
         assert study(variance_cfg(*overrides, f"chunk_elements={size}")) == whole  # every column, bit for bit
 
 
-@pytest.mark.parametrize("repetitions,n,chunk_elements", [(50, 1, 1), (50, 33, 70), (100, 100000, 2**21), (7, 3, 5)])
+@pytest.mark.parametrize(
+    "repetitions,n,chunk_elements", [(50, 1, 1), (50, 33, 70), (100, 100000, 2**21), (7, 3, 5)]
+)
 def test_chunks_cover_every_repetition_in_whole_blocks(repetitions: int, n: int, chunk_elements: int) -> None:
     bounds = chunk_bounds(repetitions, n, chunk_elements)
     assert bounds[0] == 0 and bounds[-1] == repetitions and bounds == sorted(set(bounds))
@@ -96,8 +104,12 @@ def test_chunks_cover_every_repetition_in_whole_blocks(repetitions: int, n: int,
 
 
 def test_estimators_are_chosen_from_the_estimator_group(variance_cfg) -> None:
-    cfg = variance_cfg("+estimator@estimators.exact=exact", "~estimator@estimators.score", "sweep.points=[10]",
-                       "repetitions=10")
+    cfg = variance_cfg(
+        "+estimator@estimators.exact=exact",
+        "~estimator@estimators.score",
+        "sweep.points=[10]",
+        "repetitions=10",
+    )
     rows = {r["estimator"]: r for r in study(cfg)}
     assert sorted(rows) == ["exact", "pathwise"]
     assert rows["exact"]["variance"] == 0.0 and rows["exact"]["closed_form"] == 0.0
@@ -108,16 +120,21 @@ def test_interval_has_nominal_coverage_for_gaussian_estimates() -> None:
     """Bonett's interval at 95%: coverage within 4 binomial standard errors of 0.95 for Gaussian data."""
     rng = np.random.default_rng(0)
     trials, size = 2000, 100
-    covered = sum(lo <= 1.0 <= hi for lo, hi in (variance_interval(rng.standard_normal(size), 0.95)
-                                                  for _ in range(trials)))
+    covered = sum(
+        lo <= 1.0 <= hi
+        for lo, hi in (variance_interval(rng.standard_normal(size), 0.95) for _ in range(trials))
+    )
     assert abs(covered / trials - 0.95) < Z * math.sqrt(0.95 * 0.05 / trials)
 
 
-@pytest.mark.parametrize("override,message", [
-    ("sweep.parameter=bogus", "sweep.parameter='bogus' is not allowed"),
-    ("repetitions=3", "repetitions=3 is too few"),
-    ("sweep.points=[10,2.5]", "are not sample sizes"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("sweep.parameter=bogus", "sweep.parameter='bogus' is not allowed"),
+        ("repetitions=3", "repetitions=3 is too few"),
+        ("sweep.points=[10,2.5]", "are not sample sizes"),
+    ],
+)
 def test_bad_input_is_one_clear_error(variance_cfg, override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         study(variance_cfg(override))
@@ -125,15 +142,24 @@ def test_bad_input_is_one_clear_error(variance_cfg, override: str, message: str)
 
 @pytest.mark.slow
 def test_command_writes_table_csv_figure_and_board(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "reparam_opt.variance", "sweep.points=[10,100]", "repetitions=20"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "reparam_opt.variance", "sweep.points=[10,100]", "repetitions=20"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["outputs"]
     (run_dir,) = (tmp_path / "outputs" / "variance").glob("*/*")
     with open(run_dir / "variance.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["estimator"], float(r["value"])) for r in rows] == [
-        ("score", 10), ("pathwise", 10), ("score", 100), ("pathwise", 100)]
+        ("score", 10),
+        ("pathwise", 10),
+        ("score", 100),
+        ("pathwise", 100),
+    ]
     assert (run_dir / "variance.png").stat().st_size > 10_000
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table[0].startswith("| estimator | n_samples |") and len(table) == 2 + len(rows)
@@ -141,6 +167,11 @@ def test_command_writes_table_csv_figure_and_board(tmp_path: Path) -> None:
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
     assert acc.Tags()["images"] == ["variance/n_samples"]
-    bad = subprocess.run([sys.executable, "-m", "reparam_opt.variance", "repetitions=2"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "reparam_opt.variance", "repetitions=2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: repetitions=2")
