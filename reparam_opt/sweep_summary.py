@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: The override that tells repeats of one configuration apart.
 SEED_KEY = "seed"
+#: Statuses of a job that ran to its end (``diverged``: every replicate did); any other is a failure.
+FINISHED = ("completed", "diverged")
 CURVE_TAGS = {
     "rms_error": "theta/rms_error",
     "theta_path": "theta/replicate0",
@@ -94,6 +96,8 @@ def read_job(path: Path) -> Job:
     missing = [k for k in ("status", *METRIC_KEYS) if k not in summary]
     if missing:
         return Job(path, overrides, None, f"summary.json lacks {', '.join(missing)}")
+    if summary["status"] not in FINISHED:
+        return Job(path, overrides, None, f"status={summary['status']}")
     return Job(path, overrides, summary)
 
 

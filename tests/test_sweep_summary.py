@@ -79,7 +79,8 @@ def test_failed_and_partial_jobs_are_listed_not_fatal(sweep_dir: Path, tmp_path:
     (job(copy, "score", 0) / "summary.json").unlink()
     partial = job(copy, "pathwise", 1) / "summary.json"
     partial.write_text(partial.read_text()[:40])
-    (job(copy, "pathwise", 0) / "summary.json").unlink()
+    stopped = job(copy, "pathwise", 0) / "summary.json"
+    stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "status": "interrupted"}))
     write_report(copy)
     rows = read_csv(copy / "summary.csv")
     score, kept = rows["estimator=score"], job_summaries(sweep_dir, "score")[1]
@@ -91,6 +92,7 @@ def test_failed_and_partial_jobs_are_listed_not_fatal(sweep_dir: Path, tmp_path:
     assert "## Failed jobs (3)" in text
     assert f"`{job(Path(), 'score', 0)}`: no summary.json" in text
     assert f"`{job(Path(), 'pathwise', 1)}`: unreadable summary.json" in text
+    assert f"`{job(Path(), 'pathwise', 0)}`: status=interrupted" in text
     assert (copy / "comparison.png").stat().st_size > 0
 
 
