@@ -43,7 +43,12 @@ def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
     if parameter in POINT_KEYS:
         return replace(base, **{parameter: value})
     if parameter.startswith("objective.") and parameter.count(".") == 1:
-        return replace(base, objective=instantiate(cfg.objective, **{parameter.split(".")[1]: value}))
+        key = parameter.split(".")[1]
+        if key not in cfg.objective:
+            raise ValueError(
+                f"sweep.parameter={parameter!r}: objective {cfg.objective._target_} has no key {key!r}"
+            )
+        return replace(base, objective=instantiate(cfg.objective, **{key: value}))
     raise ValueError(
         f"sweep.parameter={parameter!r} is not allowed; use one of {', '.join(POINT_KEYS)} or objective.<key>"
     )

@@ -133,6 +133,7 @@ def test_interval_has_nominal_coverage_for_gaussian_estimates() -> None:
         ("sweep.parameter=bogus", "sweep.parameter='bogus' is not allowed"),
         ("repetitions=3", "repetitions=3 is too few"),
         ("sweep.points=[10,2.5]", "are not sample sizes"),
+        ("sweep.parameter=objective.k", "reparam_opt.objectives.Square has no key 'k'"),
     ],
 )
 def test_bad_input_is_one_clear_error(variance_cfg, override: str, message: str) -> None:
