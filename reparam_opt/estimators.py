@@ -11,17 +11,32 @@ cost is one function. Per-sample terms come from giving every sample its own lea
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+import math
+from typing import Callable, Protocol, TypeVar
 
 import torch
 from torch import Tensor
-from torch.distributions import Normal
+from torch.distributions import Normal, Weibull
 
 from reparam_opt.objectives import Objective
 
 
 class Estimator(Protocol):
     def __call__(self, cost: Objective, dist: Normal, n_samples: int) -> Tensor: ...
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def costs(*, f_evals_per_sample: int, min_samples: int = 1) -> Callable[[F], F]:
+    """Declare what an estimator needs: evaluations of f per sample term, and the fewest samples it works with."""
+
+    def declare(estimator: F) -> F:
+        estimator.f_evals_per_sample = f_evals_per_sample  # type: ignore[attr-defined]
+        estimator.min_samples = min_samples  # type: ignore[attr-defined]
+        return estimator
+
+    return declare
 
 
 def _per_sample_normal(dist: Normal, n_samples: int) -> tuple[Tensor, Normal]:
@@ -31,6 +46,7 @@ def _per_sample_normal(dist: Normal, n_samples: int) -> tuple[Tensor, Normal]:
     return loc, Normal(loc, dist.scale.detach().unsqueeze(-1).expand(shape))
 
 
+@costs(f_evals_per_sample=1)
 def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Score function (REINFORCE): f(x) ∂θ log q(x), with x sampled and not differentiated."""
     loc, q = _per_sample_normal(dist, n_samples)
@@ -40,6 +56,7 @@ def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     return terms
 
 
+@costs(f_evals_per_sample=1)
 def pathwise(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Pathwise (reparameterisation): d f(θ + σε)/dθ through ``rsample``."""
     loc, q = _per_sample_normal(dist, n_samples)
@@ -47,12 +64,70 @@ def pathwise(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     return terms
 
 
+@costs(f_evals_per_sample=0)
 def exact(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """The closed-form ∇J repeated n times: the zero-variance reference."""
     grad = cost.grad(dist.loc.detach(), dist.scale)
     if grad is None:
         raise ValueError(f"estimator=exact needs a closed-form gradient; {type(cost).__name__} has none")
     return grad.unsqueeze(-1).expand(*dist.batch_shape, n_samples)
+
+
+@costs(f_evals_per_sample=1, min_samples=2)
+def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
+    """Score function with a leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∂θ log q(x_i); unbiased."""
+    if n_samples < 2:
+        raise ValueError(f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}")
+    loc, q = _per_sample_normal(dist, n_samples)
+    x = q.sample()
+    fx = cost(x).detach()
+    baseline = (fx.sum(-1, keepdim=True) - fx) / (n_samples - 1)
+    (terms,) = torch.autograd.grad(((fx - baseline) * q.log_prob(x)).sum(), loc)
+    return terms
+
+
+def _score_baseline_variance_of_mean(terms: Tensor) -> Tensor:
+    """Unbiased in-step estimate of Var(mean) for leave-one-out terms, which are correlated.
+
+    Exchangeable terms with variance V and pairwise covariance C: E[sample variance S] = V − C and
+    Var(mean) = S/n + C in expectation. For the leave-one-out baseline C = ∇J²/(n−1)², and
+    E[mean²] = ∇J² + Var(mean) gives C = E[mean² − S/n] / ((n−1)² + 1).
+    """
+    n = terms.shape[-1]
+    s_over_n = terms.var(-1) / n
+    return s_over_n + (terms.mean(-1).square() - s_over_n) / ((n - 1) ** 2 + 1)
+
+
+score_baseline.variance_of_mean = _score_baseline_variance_of_mean  # type: ignore[attr-defined]
+
+#: 1/(σ√(2π)): the mass of the positive part of ∂θ N(x; θ, σ²), times σ.
+_MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@costs(f_evals_per_sample=2)
+def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
+    """Coupled weak derivative of the Gaussian mean: (f(θ+σw) − f(θ−σw)) / (σ√(2π)), w ~ Weibull(√2, 2).
+
+    ∂θ N(x; θ, σ²) splits into a positive and a negative part, θ ± σ·Rayleigh(1), each of mass
+    1/(σ√(2π)); Rayleigh(1) is Weibull(scale √2, shape 2). The same w on both sides couples them.
+    f is evaluated, never differentiated.
+    """
+    theta, sigma = dist.loc.detach().unsqueeze(-1), dist.scale.detach().unsqueeze(-1)
+    like = dict(dtype=theta.dtype, device=theta.device)
+    w = Weibull(torch.tensor(math.sqrt(2.0), **like), torch.tensor(2.0, **like)).sample((*dist.batch_shape, n_samples))
+    with torch.no_grad():
+        return (cost(theta + sigma * w) - cost(theta - sigma * w)) * (_MV_CONSTANT / sigma)
+
+
+def variance_of_mean(estimator: str, terms: Tensor) -> Tensor:
+    """In-step estimate of the variance of the n-term mean: sample variance / n unless the estimator knows better."""
+    own = getattr(globals().get(estimator), "variance_of_mean", None)
+    return own(terms) if own is not None else terms.var(-1) / terms.shape[-1]
+
+
+def f_evals_per_step(estimator: Callable, n_samples: int) -> int:
+    """Evaluations of f per replicate per step (0 for ``exact``, which uses the closed form)."""
+    return getattr(getattr(estimator, "func", estimator), "f_evals_per_sample", 1) * n_samples
 
 
 def name_of(estimator: Callable) -> str:
