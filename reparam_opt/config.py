@@ -25,6 +25,30 @@ class ObjectiveConfig:
 
 
 @dataclass
+class ShiftedSquareConfig(ObjectiveConfig):
+    """f(x) = (x − k)²; any finite k."""
+
+    _target_: str = "reparam_opt.objectives.ShiftedSquare"
+    k: float = 1.0
+
+
+@dataclass
+class GaussianBumpConfig(ObjectiveConfig):
+    """f(x) = exp(−kx²); k > 0."""
+
+    _target_: str = "reparam_opt.nonpolynomial.GaussianBump"
+    k: float = 1.0
+
+
+@dataclass
+class CosineConfig(ObjectiveConfig):
+    """f(x) = cos(kx); k > 0."""
+
+    _target_: str = "reparam_opt.nonpolynomial.Cosine"
+    k: float = 1.0
+
+
+@dataclass
 class OptimizerConfig:
     """A torch.optim class, partially applied: the training loop passes it the parameter θ."""
 
@@ -70,5 +94,8 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="estimator", name="estimator_schema", node=EstimatorConfig)
     cs.store(group="objective", name="objective_schema", node=ObjectiveConfig)
+    cs.store(group="objective", name="shifted_square_schema", node=ShiftedSquareConfig)
+    cs.store(group="objective", name="gaussian_bump_schema", node=GaussianBumpConfig)
+    cs.store(group="objective", name="cosine_schema", node=CosineConfig)
     cs.store(group="optimizer", name="sgd_schema", node=SGDConfig)
     cs.store(group="optimizer", name="adam_schema", node=AdamConfig)
