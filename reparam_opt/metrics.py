@@ -13,12 +13,12 @@ import torch
 from torch import Tensor
 
 
-def across_replicates(theta: Tensor, theta_star: float) -> dict[str, Tensor]:
-    """The per-step θ statistics that go to TensorBoard (0-d tensors, still on θ's device)."""
+def across_replicates(theta: Tensor, theta_star: float | None) -> dict[str, Tensor | None]:
+    """The per-step θ statistics that go to TensorBoard (0-d tensors, still on θ's device); no RMS error without θ*."""
     q05, q95 = torch.quantile(theta, torch.tensor([0.05, 0.95], dtype=theta.dtype, device=theta.device))
     return {
         "theta/mean": theta.mean(),
-        "theta/rms_error": (theta - theta_star).square().mean().sqrt(),
+        "theta/rms_error": None if theta_star is None else (theta - theta_star).square().mean().sqrt(),
         "theta/q05": q05,
         "theta/q95": q95,
     }
@@ -26,11 +26,14 @@ def across_replicates(theta: Tensor, theta_star: float) -> dict[str, Tensor]:
 
 @dataclass
 class RunMetrics:
-    """End-of-run metrics; ``summary.json``, the hparams entry and the final line all print these."""
+    """End-of-run metrics; ``summary.json``, the hparams entry and the final line all print these.
+
+    The three built on θ* are None when the objective has no θ* (see ``Objective.optimum``).
+    """
 
     steps_to_tolerance: int | None
-    final_rms_error: float
-    stationary_rms: float
+    final_rms_error: float | None
+    stationary_rms: float | None
     path_length_ratio: float | None
     diverged: int
 
@@ -38,7 +41,7 @@ class RunMetrics:
 class MetricTracker:
     """Accumulates, step by step, what the end-of-run metrics need."""
 
-    def __init__(self, theta0: Tensor, steps: int, theta_star: float) -> None:
+    def __init__(self, theta0: Tensor, steps: int, theta_star: float | None) -> None:
         self.theta_star = theta_star
         self.theta0 = theta0.detach().clone()
         self.previous = self.theta0.clone()
@@ -50,6 +53,8 @@ class MetricTracker:
         theta = theta.detach()
         self.path_length += torch.where(alive, (theta - self.previous).abs(), 0.0)
         self.previous = torch.where(alive, theta, self.previous)
+        if self.theta_star is None:
+            return
         error = (theta[alive] - self.theta_star).square()
         self.mean_square_error[step] = error.mean() if error.numel() else math.nan
 
@@ -65,10 +70,11 @@ class MetricTracker:
         displacement = (self.previous - self.theta0).abs()
         ratio = (self.path_length / displacement)[alive & (displacement > 0)]
         path_length_ratio = float(ratio.median()) if ratio.numel() else None
+        known = self.theta_star is not None
         return RunMetrics(
             steps_to_tolerance=steps_to_tolerance,
-            final_rms_error=float(rms[-1]),
-            stationary_rms=float(stationary),
+            final_rms_error=float(rms[-1]) if known else None,
+            stationary_rms=float(stationary) if known else None,
             path_length_ratio=path_length_ratio,
             diverged=int((~alive).sum()),
         )

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.distributions import Normal
 
 from reparam_opt.board import log_hparams, log_step, open_writer
-from reparam_opt.estimators import name_of
+from reparam_opt.estimators import f_evals_per_step, name_of, variance_of_mean
 from reparam_opt.metrics import MetricTracker, across_replicates
 from reparam_opt.objectives import Objective
 from reparam_opt.summary import flatten, write_summary
@@ -26,22 +26,23 @@ THETA_BOUND = 1e6
 
 
 def step_scalars(
-    theta: Tensor, terms: Tensor, alive: Tensor, objective: Objective, estimator: str, sigma: float
+    theta: Tensor, terms: Tensor, alive: Tensor, objective: Objective, estimator: str, sigma: float,
+    theta_star: float | None = None,
 ) -> dict[str, Tensor | None]:
     """The TensorBoard scalars for θ_t and the gradient computed at θ_t, over live replicates."""
     live_theta, live_terms = theta[alive], terms[alive]
     n = terms.shape[-1]
     value = objective.value(live_theta, sigma)
     exact = objective.grad(live_theta, sigma)
-    analytic = objective.grad_variance(estimator, live_theta, sigma)
+    analytic = objective.grad_variance(estimator, live_theta, sigma, n_samples=n)
     return {
         "theta/replicate0": theta[0],
-        **across_replicates(live_theta, objective.theta_star),
+        **across_replicates(live_theta, theta_star),
         "objective/mean": None if value is None else value.mean(),
         "grad/mean": live_terms.mean(-1).mean(),
         "grad/exact": None if exact is None else exact.mean(),
         # A variance needs two terms: with n_samples=1 there is no in-step estimate.
-        "grad/variance": (live_terms.var(-1) / n).mean() if n > 1 else None,
+        "grad/variance": variance_of_mean(estimator, live_terms).mean() if n > 1 else None,
         "grad/variance_analytic": None if analytic is None else (analytic / n).mean(),
     }
 
@@ -52,12 +53,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
     objective: Objective = instantiate(cfg.objective)
+    objective.validate()
+    optimum = objective.optimum(cfg.theta0, cfg.sigma)
+    theta_star = None if optimum is None else optimum.theta
     estimator = instantiate(cfg.estimator)
     estimator_name = name_of(estimator)
     theta = torch.full((cfg.replicates,), float(cfg.theta0), device=device, requires_grad=True)
     optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
     alive = torch.ones_like(theta, dtype=torch.bool)
-    tracker = MetricTracker(theta, cfg.steps, objective.theta_star)
+    tracker = MetricTracker(theta, cfg.steps, theta_star)
     log.info("%s on %s: %d replicates, %d steps, n=%d, lr=%g", estimator_name, type(objective).__name__,
              cfg.replicates, cfg.steps, cfg.n_samples, cfg.lr)
 
@@ -74,7 +78,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 log.warning("every replicate diverged by step %d; stopping", step)
                 break
             if step % cfg.log_every == 0 or step == cfg.steps:
-                log_step(writer, step, step_scalars(theta.detach(), terms, alive, objective, estimator_name, cfg.sigma), terms[alive])
+                log_step(writer, step, step_scalars(theta.detach(), terms, alive, objective, estimator_name, cfg.sigma, theta_star), terms[alive])
             if step == cfg.steps:
                 break
             before = theta.detach().clone()
@@ -87,10 +91,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "status": status,
             "step": step,
             **vars(metrics),
+            "theta_star": theta_star,
+            "objective_star": None if optimum is None else optimum.value,
+            "f_evals_per_step": f_evals_per_step(estimator, cfg.n_samples),
             "wall_seconds": round(time.perf_counter() - started, 3),
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
-        log_hparams(writer, flatten(summary["config"]), vars(metrics), step)
+        hparams = {**flatten(summary["config"]), "f_evals_per_step": summary["f_evals_per_step"]}
+        log_hparams(writer, hparams, vars(metrics), step)
     finally:
         writer.close()
     write_summary(run_dir / "summary.json", summary)
