@@ -96,3 +96,12 @@ def test_cli_measure_valued_on_cosine(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-1].startswith("status=completed ")
     bad = run_train("objective=gaussian_bump", "objective.k=-2", "steps=2", cwd=tmp_path)
     assert bad.returncode != 0 and "objective.k=-2.0 is not allowed for objective=gaussian_bump" in bad.stderr
+
+
+def test_pair_table_lists_every_pair() -> None:
+    from reparam_opt.pair_table import ESTIMATORS, objectives, table
+
+    rows = [line for line in table(1.0, 1.0, 10, 2000, 0).splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(ESTIMATORS) * len(objectives())
+    without = {tuple(cell.strip() for cell in row.split("|")[1:3]) for row in rows if "| none |" in row}
+    assert without == {(name, "measure_valued") for name in objectives() if name.startswith(("gaussian_bump", "cosine"))}
