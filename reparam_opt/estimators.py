@@ -29,7 +29,7 @@ F = TypeVar("F", bound=Callable)
 
 
 def costs(*, f_evals_per_sample: int, min_samples: int = 1) -> Callable[[F], F]:
-    """Declare what an estimator needs: evaluations of f per sample term, and the fewest samples it works with."""
+    """Declare what an estimator costs: evaluations of f per sample term, and the fewest samples it needs."""
 
     def declare(estimator: F) -> F:
         estimator.f_evals_per_sample = f_evals_per_sample  # type: ignore[attr-defined]
@@ -75,9 +75,10 @@ def exact(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
 
 @costs(f_evals_per_sample=1, min_samples=2)
 def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """Score function with a leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∂θ log q(x_i); unbiased."""
+    """Score function, leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∂θ log q(x_i); unbiased."""
     if n_samples < 2:
-        raise ValueError(f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}")
+        raise ValueError(
+            f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}")
     loc, q = _per_sample_normal(dist, n_samples)
     x = q.sample()
     fx = cost(x).detach()
@@ -106,7 +107,7 @@ _MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
 
 @costs(f_evals_per_sample=2)
 def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """Coupled weak derivative of the Gaussian mean: (f(θ+σw) − f(θ−σw)) / (σ√(2π)), w ~ Weibull(√2, 2).
+    """Coupled weak derivative of the Gaussian mean: (f(θ+σw) − f(θ−σw))/(σ√(2π)), w ~ Weibull(√2, 2).
 
     ∂θ N(x; θ, σ²) splits into a positive and a negative part, θ ± σ·Rayleigh(1), each of mass
     1/(σ√(2π)); Rayleigh(1) is Weibull(scale √2, shape 2). The same w on both sides couples them.
@@ -114,13 +115,14 @@ def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """
     theta, sigma = dist.loc.detach().unsqueeze(-1), dist.scale.detach().unsqueeze(-1)
     like = dict(dtype=theta.dtype, device=theta.device)
-    w = Weibull(torch.tensor(math.sqrt(2.0), **like), torch.tensor(2.0, **like)).sample((*dist.batch_shape, n_samples))
+    rayleigh = Weibull(torch.tensor(math.sqrt(2.0), **like), torch.tensor(2.0, **like))
+    w = rayleigh.sample((*dist.batch_shape, n_samples))
     with torch.no_grad():
         return (cost(theta + sigma * w) - cost(theta - sigma * w)) * (_MV_CONSTANT / sigma)
 
 
 def variance_of_mean(estimator: str, terms: Tensor) -> Tensor:
-    """In-step estimate of the variance of the n-term mean: sample variance / n unless the estimator knows better."""
+    """In-step estimate of Var(mean of the n terms): sample variance / n, unless the estimator has its own."""
     own = getattr(globals().get(estimator), "variance_of_mean", None)
     return own(terms) if own is not None else terms.var(-1) / terms.shape[-1]
 

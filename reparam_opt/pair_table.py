@@ -23,11 +23,13 @@ ESTIMATORS = ("score", "score_baseline", "pathwise", "measure_valued")
 
 def objectives() -> dict[str, Objective]:
     """Each objective at its config default k = 1, and cosine also at k = 3."""
-    return {"square": Square(), "shifted_square(k=1)": ShiftedSquare(1.0), "gaussian_bump(k=1)": GaussianBump(1.0),
-            "cosine(k=1)": Cosine(1.0), "cosine(k=3)": Cosine(3.0)}
+    return {"square": Square(), "shifted_square(k=1)": ShiftedSquare(1.0),
+            "gaussian_bump(k=1)": GaussianBump(1.0), "cosine(k=1)": Cosine(1.0), "cosine(k=3)": Cosine(3.0)}
 
 
-def measure(estimator: str, objective: Objective, theta: float, sigma: float, n: int, replicates: int) -> tuple[float, float]:
+def measure(
+    estimator: str, objective: Objective, theta: float, sigma: float, n: int, replicates: int
+) -> tuple[float, float]:
     """n·Var of the n-sample estimate over ``replicates`` draws, and its standard error."""
     dist = Normal(torch.full((replicates,), theta, dtype=torch.float64), sigma)
     estimate = getattr(estimators, estimator)(objective, dist, n).mean(-1)
@@ -38,18 +40,20 @@ def measure(estimator: str, objective: Objective, theta: float, sigma: float, n:
 
 def table(theta: float, sigma: float, n: int, replicates: int, seed: int) -> str:
     torch.manual_seed(seed)
-    lines = [f"θ = {theta:g}, σ = {sigma:g}, n = {n}, {replicates} replicates; measured ± one standard error",
-             "", "| objective | estimator | measured | closed form | (measured − closed form)/SE |", "|---|---|---|---|---|"]
+    lines = [f"θ = {theta:g}, σ = {sigma:g}, n = {n}, {replicates} replicates; measured ± one standard error", "",
+             "| objective | estimator | measured | closed form | (measured − closed form)/SE |",
+             "|---|---|---|---|---|"]
     for name, objective in objectives().items():
         for estimator in ESTIMATORS:
             measured, se = measure(estimator, objective, theta, sigma, n, replicates)
-            exact = objective.grad_variance(estimator, torch.tensor(theta, dtype=torch.float64), sigma, n_samples=n)
+            at = torch.tensor(theta, dtype=torch.float64)
+            exact = objective.grad_variance(estimator, at, sigma, n_samples=n)
             if exact is None:
                 closed, z = "none", "–"
             else:
                 closed = f"{float(exact):.4g}"
                 # A closed form of 0 (measure-valued at a square's optimum) leaves only float64 rounding.
-                z = f"{(measured - float(exact)) / se:+.2f}" if float(exact) > 0 else "– (closed form 0: rounding)"
+                z = f"{(measured - float(exact)) / se:+.2f}" if float(exact) > 0 else "– (closed form 0)"
             lines.append(f"| {name} | {estimator} | {measured:.4g} ± {se:.2g} | {closed} | {z} |")
     return "\n".join(lines)
 
@@ -58,7 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--theta", type=float, default=1.0)
     parser.add_argument("--sigma", type=float, default=1.0)
-    parser.add_argument("--n-samples", type=int, default=10, help="samples per estimate (the leave-one-out figure depends on it)")
+    parser.add_argument("--n-samples", type=int, default=10,
+                        help="samples per estimate (the leave-one-out figure depends on it)")
     parser.add_argument("--replicates", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

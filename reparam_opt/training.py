@@ -78,7 +78,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 log.warning("every replicate diverged by step %d; stopping", step)
                 break
             if step % cfg.log_every == 0 or step == cfg.steps:
-                log_step(writer, step, step_scalars(theta.detach(), terms, alive, objective, estimator_name, cfg.sigma, theta_star), terms[alive])
+                scalars = step_scalars(theta.detach(), terms, alive, objective, estimator_name, cfg.sigma,
+                                       theta_star)
+                log_step(writer, step, scalars, terms[alive])
             if step == cfg.steps:
                 break
             before = theta.detach().clone()
