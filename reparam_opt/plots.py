@@ -14,7 +14,7 @@ from matplotlib.figure import Figure  # noqa: E402
 if TYPE_CHECKING:
     from reparam_opt.sweep_summary import ConfigCurves
 
-AXIS_NAMES = {"n_samples": "n, samples per estimate", "theta": "θ", "sigma": "σ"}
+AXIS_NAMES = {"n_samples": "n, samples per estimate", "theta": "θ", "sigma": "σ", "objective.k": "k"}
 
 
 def variance_figure(

@@ -130,7 +130,7 @@ def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
 def closed_form(name: str, point: Point) -> float | None:
     """The closed-form variance of the n-sample estimate, grad_variance / n, or None without one."""
     per_sample = point.objective.grad_variance(
-        name, torch.tensor(point.theta, dtype=torch.float64), point.sigma
+        name, torch.tensor(point.theta, dtype=torch.float64), point.sigma, n_samples=int(point.n_samples)
     )
     return None if per_sample is None else float(per_sample) / point.n_samples
 

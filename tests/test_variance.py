@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -176,3 +177,60 @@ def test_command_writes_table_csv_figure_and_board(tmp_path: Path) -> None:
         timeout=300,
     )
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: repetitions=2")
+
+
+def cosine_or_bump_terms(objective: str, estimator: str, k: float, theta: float, sigma: float):
+    """h(ε) of REFERENCE.md's score and pathwise terms for cos(kx) and exp(−kx²), written independently."""
+    f, df = {
+        "cosine": (lambda x: np.cos(k * x), lambda x: -k * np.sin(k * x)),
+        "gaussian_bump": (lambda x: np.exp(-k * x**2), lambda x: -2 * k * x * np.exp(-k * x**2)),
+    }[objective]
+    if estimator == "score":
+        return lambda e: f(theta + sigma * e) * e / sigma
+    return lambda e: df(theta + sigma * e)
+
+
+@pytest.mark.parametrize("objective,below,above", [("cosine", 0.5, 3.0), ("gaussian_bump", 0.5, 3.0)])
+def test_k_sweep_shows_pathwise_losing_at_large_k(variance_cfg, objective: str, below: float, above: float) -> None:
+    """θ = σ = 1: pathwise has the lower per-sample variance at small k and the higher one at large k.
+
+    Each measured per-sample variance is within 4 standard errors of its closed form, and at both
+    ends the two are further apart than 4 standard errors each (SEs from quadrature moments).
+    """
+    repetitions, n = 4000, 10
+    cfg = variance_cfg("sweep=k", f"objective={objective}", "theta=1", "sigma=1", f"n_samples={n}",
+                       f"repetitions={repetitions}", f"sweep.points=[{below},{above}]")
+    rows = {(r["estimator"], r["value"]): r for r in study(cfg)}
+    band = {}
+    for (estimator, k), row in rows.items():
+        _, var, m4 = central_moments(cosine_or_bump_terms(objective, estimator, k, 1.0, 1.0), nodes=150)
+        var_n, mu4_n = var / n, (m4 - 3 * var**2) / n**3 + 3 * (var / n) ** 2
+        se = n * math.sqrt(mu4_n / repetitions - var_n**2 * (repetitions - 3) / (repetitions * (repetitions - 1)))
+        assert row["per_sample_closed_form"] == pytest.approx(var, rel=1e-8)
+        assert abs(row["per_sample_variance"] - var) < Z * se
+        band[estimator, k] = (row["per_sample_variance"] - Z * se, row["per_sample_variance"] + Z * se)
+    assert band["pathwise", below][1] < band["score", below][0]
+    assert band["score", above][1] < band["pathwise", above][0]
+
+
+def test_leave_one_out_closed_form_depends_on_n(variance_cfg) -> None:
+    """The study passes n to the closed form: n·Var = 42 + 34/(n − 1) for x² at θ = 2 (REFERENCE's 45.6 at n = 10)."""
+    cfg = variance_cfg("+estimator@estimators.score_baseline=score_baseline", "sweep.points=[2,10]", "repetitions=5")
+    rows = [r for r in study(cfg) if r["estimator"] == "score_baseline"]
+    assert [r["per_sample_closed_form"] for r in rows] == pytest.approx([42 + 34, 42 + 34 / 9])
+
+
+@pytest.mark.parametrize("target,low,high", [("reparam_opt.nonpolynomial.Cosine", 1.06, 1.07),
+                                             ("reparam_opt.nonpolynomial.GaussianBump", 0.86, 0.88)])
+def test_closed_forms_cross_where_the_readme_says(target: str, low: float, high: float) -> None:
+    """README: at θ = σ = 1 the closed-form per-sample variances of score and pathwise cross once for k in
+    (0.05, 10], at k ≈ 1.06 for cos(kx) and k ≈ 0.87 for exp(−kx²); pathwise is lower before, higher after."""
+    from hydra.utils import get_class
+
+    ks = np.linspace(0.05, 10, 4000)
+    theta = torch.tensor(1.0, dtype=torch.float64)
+    gap = np.array([float(get_class(target)(k).grad_variance("pathwise", theta, 1.0)
+                          - get_class(target)(k).grad_variance("score", theta, 1.0)) for k in ks])
+    crossings = ks[1:][np.diff(np.sign(gap)) != 0]
+    assert len(crossings) == 1 and low < crossings[0] < high
+    assert gap[0] < 0 < gap[-1]
