@@ -73,6 +73,8 @@ class Cosine(Objective):
     two minima are equally near and the exact gradient is zero: then there is no θ*.
     """
 
+    theta_star = None  # depends on θ0: see ``optimum``
+
     def __init__(self, k: float = 1.0) -> None:
         self.k = float(k)
 
