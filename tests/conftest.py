@@ -29,11 +29,11 @@ def make_cfg() -> Callable[..., DictConfig]:
     return _compose
 
 
-def run_train(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_train(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``python train.py ARGS`` in a subprocess, as a user types it."""
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
+        cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
     )
 
 

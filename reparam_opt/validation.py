@@ -1,0 +1,101 @@
+"""Checks on a composed config, run before any work, so a bad value costs one line, not a run.
+
+Each check raises ``ConfigError``, whose message names the key, the value given and what is
+allowed. It subclasses Hydra's ``CompactHydraException``: ``@hydra.main`` (``run_and_report``)
+prints such an exception as its message alone, without a traceback unless HYDRA_FULL_ERROR=1.
+The checks are plain functions on a DictConfig, for any app that shares these keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+from hydra.errors import CompactHydraException
+from hydra.utils import get_class, get_object
+from omegaconf import DictConfig
+
+
+class ConfigError(CompactHydraException, ValueError):
+    """A config value outside what is allowed; Hydra prints it as one line."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a key allows: a test on its value and the words that say it."""
+
+    text: str
+    test: Callable[[Any], bool]
+
+    def check(self, key: str, value: Any) -> None:
+        if not self.test(value):
+            raise ConfigError(f"bad value {key}={value}: must be {self.text}")
+
+
+def at_least(minimum: int) -> Allowed:
+    return Allowed(f"an integer >= {minimum}", lambda v: v >= minimum)
+
+
+POSITIVE = Allowed("a finite number > 0", lambda v: math.isfinite(v) and v > 0)
+FINITE = Allowed("a finite number", math.isfinite)
+
+#: The top-level keys of ``train.py`` and what each allows (README.md, "Bad input").
+TRAIN_KEYS: Mapping[str, Allowed] = {
+    "steps": at_least(1),
+    "replicates": at_least(1),
+    "log_every": at_least(1),
+    "lr": POSITIVE,
+    "sigma": POSITIVE,
+    "theta0": FINITE,
+    "tolerance": POSITIVE,
+}
+
+
+def check_keys(cfg: DictConfig, rules: Mapping[str, Allowed], prefix: str = "") -> None:
+    for key, rule in rules.items():
+        if key in cfg:
+            rule.check(prefix + key, cfg[key])
+
+
+def min_samples_of(estimator: Callable) -> int:
+    """The fewest samples an estimator works with: its ``min_samples`` attribute, else 1."""
+    return getattr(getattr(estimator, "func", estimator), "min_samples", 1)
+
+
+def check_n_samples(estimator_cfg: DictConfig, n_samples: int) -> None:
+    """``n_samples`` against what the configured estimator needs (say, 2 for a leave-one-out baseline)."""
+    target = estimator_cfg._target_
+    minimum = min_samples_of(get_object(target))
+    if n_samples < minimum:
+        name = target.rsplit(".", 1)[-1]
+        raise ConfigError(f"bad value n_samples={n_samples}: must be an integer >= {minimum} for estimator={name}")
+
+
+def check_objective(objective_cfg: DictConfig) -> None:
+    """Each parameter of the objective against its class's ``domain`` declaration."""
+    domain: Mapping[str, Allowed] = getattr(get_class(objective_cfg._target_), "domain", {})
+    check_keys(objective_cfg, domain, prefix="objective.")
+
+
+def check_device(name: str) -> None:
+    """``cpu``, or ``cuda``/``cuda:N`` where CUDA and that device exist."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"bad value device={name}: must be cpu, cuda or cuda:<index>")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"bad value device={name}: CUDA is not available on this machine, so it must be cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"bad value device={name}: must be cpu or cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Every check that applies to a ``train.py`` config; raises the first ``ConfigError``."""
+    check_keys(cfg, TRAIN_KEYS)
+    check_n_samples(cfg.estimator, cfg.n_samples)
+    check_objective(cfg.objective)
+    check_device(cfg.device)

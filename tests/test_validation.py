@@ -1,0 +1,141 @@
+"""Bad input: every row of README.md's "Bad input" table, in-process and through a real ``train.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from reparam_opt.objectives import Square
+from reparam_opt.training import train
+from reparam_opt.validation import POSITIVE, ConfigError, check_objective, check_train_config
+from tests.conftest import run_train
+
+
+def pairwise(cost, dist, n_samples: int) -> Tensor:
+    """A stand-in for an estimator that needs two samples, such as a leave-one-out baseline."""
+    return torch.zeros(*dist.batch_shape, n_samples)
+
+
+pairwise.min_samples = 2
+
+
+class ShiftedSquare(Square):
+    """f(x) = (x − k)², with a declared domain k > 0 (to test the domain hook)."""
+
+    domain = {"k": POSITIVE}
+
+    def __init__(self, k: float) -> None:
+        self.k = k
+
+
+ROWS = [  # (override, the line it must produce)
+    ("n_samples=0", "bad value n_samples=0: must be an integer >= 1 for estimator=pathwise"),
+    ("steps=0", "bad value steps=0: must be an integer >= 1"),
+    ("replicates=0", "bad value replicates=0: must be an integer >= 1"),
+    ("lr=0", "bad value lr=0.0: must be a finite number > 0"),
+    ("lr=-0.1", "bad value lr=-0.1: must be a finite number > 0"),
+    ("lr=nan", "bad value lr=nan: must be a finite number > 0"),
+    ("lr=inf", "bad value lr=inf: must be a finite number > 0"),
+    ("sigma=0", "bad value sigma=0.0: must be a finite number > 0"),
+    ("sigma=-1", "bad value sigma=-1.0: must be a finite number > 0"),
+    ("sigma=inf", "bad value sigma=inf: must be a finite number > 0"),
+    ("sigma=nan", "bad value sigma=nan: must be a finite number > 0"),
+    ("theta0=nan", "bad value theta0=nan: must be a finite number"),
+    ("theta0=-inf", "bad value theta0=-inf: must be a finite number"),
+    ("tolerance=0", "bad value tolerance=0.0: must be a finite number > 0"),
+    ("log_every=0", "bad value log_every=0: must be an integer >= 1"),
+    ("device=tpu", "bad value device=tpu: must be cpu, cuda or cuda:<index>"),
+]
+
+
+@pytest.mark.parametrize(("override", "line"), ROWS)
+def test_each_bad_value_names_key_value_and_what_is_allowed(make_cfg, override: str, line: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        check_train_config(make_cfg(override))
+    assert str(error.value) == line
+
+
+def test_the_defaults_and_edge_values_pass(make_cfg) -> None:
+    check_train_config(make_cfg())
+    check_train_config(make_cfg("n_samples=1", "steps=1", "replicates=1", "log_every=1000", "theta0=-5"))
+
+
+def test_an_estimator_that_needs_two_samples(make_cfg) -> None:
+    cfg = make_cfg(f"estimator._target_={__name__}.pairwise", "n_samples=1")
+    with pytest.raises(ConfigError, match=r"^bad value n_samples=1: must be an integer >= 2 for estimator=pairwise$"):
+        check_train_config(cfg)
+    check_train_config(make_cfg(f"estimator._target_={__name__}.pairwise", "n_samples=2"))
+
+
+def test_objective_parameter_outside_its_domain() -> None:
+    target = f"{__name__}.ShiftedSquare"
+    with pytest.raises(ConfigError, match=r"^bad value objective\.k=-1\.5: must be a finite number > 0$"):
+        check_objective(OmegaConf.create({"_target_": target, "k": -1.5}))
+    check_objective(OmegaConf.create({"_target_": target, "k": 2.0}))
+    check_objective(OmegaConf.create({"_target_": "reparam_opt.objectives.Square"}))  # no domain: nothing to check
+
+
+def test_cuda_without_cuda(make_cfg, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="^bad value device=cuda: CUDA is not available on this machine, so it must be cpu$"):
+        check_train_config(make_cfg("device=cuda"))
+
+
+@pytest.mark.parametrize("override", ["steps=abc", "steps=1.5", "lr=fast", "estimator=nonsense",
+                                      "objective=nonsense", "optimizer=nonsense"])
+def test_wrong_types_and_unknown_options_fail_at_composition(make_cfg, override: str) -> None:
+    with pytest.raises(ConfigCompositionException):
+        make_cfg(override)
+
+
+def test_bad_value_stops_before_any_work(make_cfg, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        train(make_cfg("lr=nan"), tmp_path)
+    assert not list(tmp_path.iterdir())  # no event file, no summary.json
+
+
+def stderr_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_real_run_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    result = run_train("sigma=-1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "bad value sigma=-1.0: must be a finite number > 0" in stderr_lines(result)
+    assert not list(tmp_path.glob("outputs/runs/*/*/events.out.tfevents.*"))
+    full = run_train("sigma=-1", cwd=tmp_path, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+    assert full.returncode == 1 and "Traceback" in full.stderr and "ConfigError" in full.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("override", "expected"), [
+    ("steps=abc", ["Error merging override steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"]),
+    ("estimator=nonsense", ["In 'config': Could not find 'estimator/nonsense'", "Available options in 'estimator':"]),
+])
+def test_real_run_composition_errors_are_hydras_short_message(tmp_path: Path, override: str, expected: list[str]) -> None:
+    result = run_train(override, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert stderr_lines(result)[: len(expected)] == expected
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_one_bad_job_in_a_multirun_keeps_the_finished_ones(tmp_path: Path) -> None:
+    """The basic launcher runs every job of the batch, then reports the failed one and exits 1."""
+    result = run_train("-m", "steps=4,0,5", "replicates=8", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "bad value steps=0: must be an integer >= 1" in stderr_lines(result)
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    for steps in (4, 5):
+        summary = json.loads((sweep / f"replicates=8,steps={steps}" / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["step"] == steps
+    assert not (sweep / "replicates=8,steps=0" / "summary.json").exists()
