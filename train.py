@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -9,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from reparam_opt.config import register_configs
+from reparam_opt.interruption import exit_code
 from reparam_opt.summary import one_line
 from reparam_opt.training import train
 
@@ -19,6 +21,8 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     summary = train(cfg, Path(HydraConfig.get().runtime.output_dir))
     print(one_line(summary))
+    if code := exit_code(summary):  # interrupted: 130 (SIGINT) or 143 (SIGTERM), after saving
+        sys.exit(code)
 
 
 if __name__ == "__main__":

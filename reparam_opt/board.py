@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from torch import Tensor
@@ -32,10 +33,14 @@ def open_writer(run_dir: str) -> SummaryWriter:
 
 
 def log_step(writer: SummaryWriter, step: int, scalars: Mapping[str, Tensor | None], terms: Tensor) -> None:
-    """Write one step's scalars (skipping absent closed forms) and the per-sample terms' histogram."""
+    """Write one step's scalars and the per-sample terms' histogram.
+
+    Absent closed forms (None) are skipped, and so is a value that overflowed float32 (say, the
+    score function's variance near the divergence bound): no inf or NaN reaches a plot.
+    """
     for tag, value in scalars.items():
-        if value is not None:
-            writer.add_scalar(tag, float(value), step)
+        if value is not None and math.isfinite(value := float(value)):
+            writer.add_scalar(tag, value, step)
     writer.add_histogram("grad/per_sample_terms", terms, step)
 
 

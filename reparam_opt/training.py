@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from torch.distributions import Normal
 
 from reparam_opt.board import log_hparams, log_step, open_writer
 from reparam_opt.estimators import f_evals_per_step, name_of, variance_of_mean
+from reparam_opt.interruption import stop_on_signals
 from reparam_opt.metrics import MetricTracker, across_replicates
 from reparam_opt.objectives import Objective
 from reparam_opt.summary import flatten, write_summary
+from reparam_opt.validation import check_train_config
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,8 @@ def step_scalars(
     exact = objective.grad(live_theta, sigma)
     analytic = objective.grad_variance(estimator, live_theta, sigma, n_samples=n)
     return {
-        "theta/replicate0": theta[0],
+        "theta/replicate0": theta[0] if alive[0] else None,  # a diverged θ is never plotted
+        "theta/diverged": (~alive).sum(),
         **across_replicates(live_theta, theta_star),
         "objective/mean": None if value is None else value.mean(),
         "grad/mean": live_terms.mean(-1).mean(),
@@ -49,6 +53,7 @@ def step_scalars(
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run the job described by ``cfg``, logging into ``run_dir``; return what summary.json holds."""
+    check_train_config(cfg)  # a bad value ends the run here, before any work
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
@@ -65,9 +70,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     log.info("%s on %s: %d replicates, %d steps, n=%d, lr=%g", estimator_name, type(objective).__name__,
              cfg.replicates, cfg.steps, cfg.n_samples, cfg.lr)
 
-    writer = open_writer(str(run_dir))
     status, step = "completed", 0
-    try:
+    # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
+    with stop_on_signals() as stop, closing(open_writer(str(run_dir))) as writer:
         for step in range(cfg.steps + 1):
             terms = estimator(objective, Normal(theta.detach(), cfg.sigma), cfg.n_samples)
             grad = terms.mean(-1)
@@ -77,11 +82,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 status = "diverged"
                 log.warning("every replicate diverged by step %d; stopping", step)
                 break
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            stopping = bool(stop)  # read once: the step the loop stops at is also logged
+            if step % cfg.log_every == 0 or step == cfg.steps or stopping:
                 scalars = step_scalars(theta.detach(), terms, alive, objective, estimator_name, cfg.sigma,
                                        theta_star)
                 log_step(writer, step, scalars, terms[alive])
             if step == cfg.steps:
+                break
+            if stopping:
+                status = "interrupted"
+                log.warning("%s received: stopping at step %d", stop.name, step)
                 break
             before = theta.detach().clone()
             theta.grad = torch.where(alive, grad, 0.0)
@@ -92,6 +102,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary = {
             "status": status,
             "step": step,
+            "signal": stop.name,
             **vars(metrics),
             "theta_star": theta_star,
             "objective_star": None if optimum is None else optimum.value,
@@ -101,7 +112,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         }
         hparams = {**flatten(summary["config"]), "f_evals_per_step": summary["f_evals_per_step"]}
         log_hparams(writer, hparams, vars(metrics), step)
-    finally:
-        writer.close()
-    write_summary(run_dir / "summary.json", summary)
+        writer.flush()  # every event is on disk before summary.json says the run is over
+        write_summary(run_dir / "summary.json", summary)
     return summary

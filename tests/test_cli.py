@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.conftest import run_train, scalars
 
 STEP_TAGS = {
-    "theta/replicate0", "theta/mean", "theta/rms_error", "theta/q05", "theta/q95",
+    "theta/replicate0", "theta/diverged", "theta/mean", "theta/rms_error", "theta/q05", "theta/q95",
     "objective/mean", "grad/mean", "grad/exact", "grad/variance", "grad/variance_analytic",
 }
 METRIC_TAGS = {"metrics/steps_to_tolerance", "metrics/final_rms_error", "metrics/stationary_rms",
