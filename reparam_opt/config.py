@@ -10,6 +10,8 @@ from typing import Tuple
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
+from reparam_opt.run_dirs import register_resolvers
+
 
 @dataclass
 class EstimatorConfig:
@@ -90,6 +92,7 @@ class TrainConfig:
 
 def register_configs() -> None:
     """Store the schemas; the YAML groups in ``conf/`` name them in their defaults lists."""
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="estimator", name="estimator_schema", node=EstimatorConfig)
