@@ -24,6 +24,12 @@ def across_replicates(theta: Tensor, theta_star: float | None) -> dict[str, Tens
     }
 
 
+def finite_or_none(value: Tensor) -> float | None:
+    """A metric as a float, or None where no live replicate was left to measure: never NaN."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 @dataclass
 class RunMetrics:
     """End-of-run metrics; ``summary.json``, the hparams entry and the final line all print these.
@@ -73,8 +79,8 @@ class MetricTracker:
         known = self.theta_star is not None
         return RunMetrics(
             steps_to_tolerance=steps_to_tolerance,
-            final_rms_error=float(rms[-1]) if known else None,
-            stationary_rms=float(stationary) if known else None,
+            final_rms_error=finite_or_none(rms[-1]) if known else None,
+            stationary_rms=finite_or_none(stationary) if known else None,
             path_length_ratio=path_length_ratio,
             diverged=int((~alive).sum()),
         )
