@@ -80,6 +80,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             tracker.update(step, theta, alive)
             if not alive.any():
                 status = "diverged"
+                writer.add_scalar("theta/diverged", float((~alive).sum()), step)  # the count's last point
                 log.warning("every replicate diverged by step %d; stopping", step)
                 break
             stopping = bool(stop)  # read once: the step the loop stops at is also logged

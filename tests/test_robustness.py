@@ -68,6 +68,7 @@ def test_divergence_is_a_result_and_the_sweep_goes_on(tmp_path: Path) -> None:
 
     assert every["status"] == "diverged" and every["diverged"] == 64 and every["step"] < 60
     assert every["final_rms_error"] is None and every["stationary_rms"] is None
+    assert logged(jobs[1e5])["theta/diverged"][-1] == (every["step"], 64.0)
     for job in jobs.values():  # no NaN or inf in any scalar or histogram
         acc = EventAccumulator(str(job), size_guidance={"scalars": 0, "histograms": 0})
         acc.Reload()
