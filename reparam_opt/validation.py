@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
-from hydra.errors import CompactHydraException
-from hydra.utils import get_class, get_object
+from hydra.errors import CompactHydraException, InstantiationException
+from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig
 
 
@@ -74,9 +74,15 @@ def check_n_samples(estimator_cfg: DictConfig, n_samples: int) -> None:
 
 
 def check_objective(objective_cfg: DictConfig) -> None:
-    """Each parameter of the objective against its class's ``domain`` declaration."""
+    """Each parameter against the class's ``domain``; then the constructor, whose ValueError becomes one line."""
     domain: Mapping[str, Allowed] = getattr(get_class(objective_cfg._target_), "domain", {})
     check_keys(objective_cfg, domain, prefix="objective.")
+    try:
+        instantiate(objective_cfg)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ValueError):
+            raise ConfigError(str(error.__cause__)) from error
+        raise
 
 
 def check_device(name: str) -> None:

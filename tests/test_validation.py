@@ -35,6 +35,14 @@ class ShiftedSquare(Square):
         self.k = k
 
 
+class Bump(Square):
+    """An objective that checks its parameter in its constructor instead of declaring a domain."""
+
+    def __init__(self, k: float) -> None:
+        if not k > 0:
+            raise ValueError(f"objective.k={k} is not allowed: k must be > 0")
+
+
 ROWS = [  # (override, the line it must produce)
     ("n_samples=0", "bad value n_samples=0: must be an integer >= 1 for estimator=pathwise"),
     ("steps=0", "bad value steps=0: must be an integer >= 1"),
@@ -80,6 +88,12 @@ def test_objective_parameter_outside_its_domain() -> None:
         check_objective(OmegaConf.create({"_target_": target, "k": -1.5}))
     check_objective(OmegaConf.create({"_target_": target, "k": 2.0}))
     check_objective(OmegaConf.create({"_target_": "reparam_opt.objectives.Square"}))  # no domain: nothing to check
+
+
+def test_objective_constructor_value_error_becomes_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^objective\.k=0\.0 is not allowed: k must be > 0$"):
+        check_objective(OmegaConf.create({"_target_": f"{__name__}.Bump", "k": 0.0}))
+    check_objective(OmegaConf.create({"_target_": f"{__name__}.Bump", "k": 1.0}))
 
 
 def test_cuda_without_cuda(make_cfg, monkeypatch) -> None:
