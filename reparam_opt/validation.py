@@ -70,11 +70,13 @@ def check_n_samples(estimator_cfg: DictConfig, n_samples: int) -> None:
     minimum = min_samples_of(get_object(target))
     if n_samples < minimum:
         name = target.rsplit(".", 1)[-1]
-        raise ConfigError(f"bad value n_samples={n_samples}: must be an integer >= {minimum} for estimator={name}")
+        raise ConfigError(
+            f"bad value n_samples={n_samples}: must be an integer >= {minimum} for estimator={name}"
+        )
 
 
 def check_objective(objective_cfg: DictConfig) -> None:
-    """Each parameter against the class's ``domain``; then the constructor, whose ValueError becomes one line."""
+    """Each parameter against the class's ``domain``; then the constructor, whose ValueError is one line."""
     domain: Mapping[str, Allowed] = getattr(get_class(objective_cfg._target_), "domain", {})
     check_keys(objective_cfg, domain, prefix="objective.")
     try:
@@ -94,9 +96,12 @@ def check_device(name: str) -> None:
     if device is None or device.type not in ("cpu", "cuda"):
         raise ConfigError(f"bad value device={name}: must be cpu, cuda or cuda:<index>")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"bad value device={name}: CUDA is not available on this machine, so it must be cpu")
+        raise ConfigError(
+            f"bad value device={name}: CUDA is not available on this machine, so it must be cpu"
+        )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"bad value device={name}: must be cpu or cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        last = torch.cuda.device_count() - 1
+        raise ConfigError(f"bad value device={name}: must be cpu or cuda:0 to cuda:{last}")
 
 
 def check_train_config(cfg: DictConfig) -> None:

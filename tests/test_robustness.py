@@ -57,7 +57,8 @@ def test_divergence_is_a_result_and_the_sweep_goes_on(tmp_path: Path) -> None:
     result = run_train("-m", "estimator=score", "n_samples=1", "lr=0.1", "theta0=6,1e5", "replicates=64",
                        "steps=60", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    jobs = {read_summary(s.parent)["config"]["theta0"]: s.parent for s in tmp_path.glob("outputs/multirun/*/*/*/summary.json")}
+    job_dirs = [s.parent for s in tmp_path.glob("outputs/multirun/*/*/*/summary.json")]
+    jobs = {read_summary(job)["config"]["theta0"]: job for job in job_dirs}
     some, every = read_summary(jobs[6.0]), read_summary(jobs[1e5])
 
     assert some["status"] == "completed" and 0 < some["diverged"] < 64
@@ -105,7 +106,8 @@ def test_runs_started_together_never_share_a_directory(tmp_path: Path) -> None:
     same_sweep_dir = "hydra.sweep.dir=${fresh_dir:outputs/multirun/same}"
     processes = [start_train(same_run_dir, f"seed={seed}", "steps=5", "replicates=4", cwd=tmp_path)
                  for seed in (1, 2)]
-    processes += [start_train("-m", same_sweep_dir, *launcher, f"seed={seed}", "steps=5,6", "replicates=4", cwd=tmp_path)
+    processes += [start_train("-m", same_sweep_dir, *launcher, f"seed={seed}", "steps=5,6", "replicates=4",
+                              cwd=tmp_path)
                   for seed, launcher in ((3, ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")), (4, ()))]
     for process in processes:
         finish(process)

@@ -34,8 +34,9 @@ def test_tensorboard_serves_each_sweep_job_as_a_run(tmp_path: Path) -> None:
 
     log = tmp_path / "tensorboard.log"
     with open(log, "w") as out:  # port 0: the server picks a free port and prints it
-        server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep_dir),
-                                   "--host", "127.0.0.1", "--port", "0"], stdout=out, stderr=subprocess.STDOUT)
+        command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep_dir),
+                   "--host", "127.0.0.1", "--port", "0"]
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not (address := re.search(r"at (http://127\.0\.0\.1:\d+/)", log.read_text())):
@@ -43,12 +44,13 @@ def test_tensorboard_serves_each_sweep_job_as_a_run(tmp_path: Path) -> None:
                 pytest.skip(f"the tensorboard server did not start: {log.read_text()[-500:]}")
             time.sleep(0.2)
         url = address.group(1)
-        while sorted(runs := get_json(url + "data/runs")) != jobs:  # it loads the event files in the background
+        while sorted(runs := get_json(url + "data/runs")) != jobs:  # it loads event files in the background
             assert time.monotonic() < deadline, f"tensorboard lists {runs}, not {jobs}"
             time.sleep(0.5)
         for job in jobs:
             query = urllib.parse.urlencode({"run": job, "tag": "theta/mean"})
-            served = [(step, value) for _, step, value in get_json(f"{url}data/plugin/scalars/scalars?{query}")]
+            rows = get_json(f"{url}data/plugin/scalars/scalars?{query}")  # [wall_time, step, value]
+            served = [(step, value) for _, step, value in rows]
             assert served == scalars(sweep_dir / job)["theta/mean"]
             assert [step for step, _ in served] == list(range(13)) and served[0] == (0, 3.0)
     finally:

@@ -77,7 +77,8 @@ def test_the_defaults_and_edge_values_pass(make_cfg) -> None:
 
 def test_an_estimator_that_needs_two_samples(make_cfg) -> None:
     cfg = make_cfg(f"estimator._target_={__name__}.pairwise", "n_samples=1")
-    with pytest.raises(ConfigError, match=r"^bad value n_samples=1: must be an integer >= 2 for estimator=pairwise$"):
+    line = r"^bad value n_samples=1: must be an integer >= 2 for estimator=pairwise$"
+    with pytest.raises(ConfigError, match=line):
         check_train_config(cfg)
     check_train_config(make_cfg(f"estimator._target_={__name__}.pairwise", "n_samples=2"))
 
@@ -87,7 +88,7 @@ def test_objective_parameter_outside_its_domain() -> None:
     with pytest.raises(ConfigError, match=r"^bad value objective\.k=-1\.5: must be a finite number > 0$"):
         check_objective(OmegaConf.create({"_target_": target, "k": -1.5}))
     check_objective(OmegaConf.create({"_target_": target, "k": 2.0}))
-    check_objective(OmegaConf.create({"_target_": "reparam_opt.objectives.Square"}))  # no domain: nothing to check
+    check_objective(OmegaConf.create({"_target_": "reparam_opt.objectives.Square"}))  # no domain to check
 
 
 def test_objective_constructor_value_error_becomes_one_line() -> None:
@@ -98,7 +99,8 @@ def test_objective_constructor_value_error_becomes_one_line() -> None:
 
 def test_cuda_without_cuda(make_cfg, monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match="^bad value device=cuda: CUDA is not available on this machine, so it must be cpu$"):
+    line = "^bad value device=cuda: CUDA is not available on this machine, so it must be cpu$"
+    with pytest.raises(ConfigError, match=line):
         check_train_config(make_cfg("device=cuda"))
 
 
@@ -132,10 +134,14 @@ def test_real_run_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("override", "expected"), [
-    ("steps=abc", ["Error merging override steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"]),
-    ("estimator=nonsense", ["In 'config': Could not find 'estimator/nonsense'", "Available options in 'estimator':"]),
+    ("steps=abc", ["Error merging override steps=abc",
+                   "Value 'abc' of type 'str' could not be converted to Integer"]),
+    ("estimator=nonsense", ["In 'config': Could not find 'estimator/nonsense'",
+                            "Available options in 'estimator':"]),
 ])
-def test_real_run_composition_errors_are_hydras_short_message(tmp_path: Path, override: str, expected: list[str]) -> None:
+def test_real_run_composition_errors_are_hydras_short_message(
+    tmp_path: Path, override: str, expected: list[str]
+) -> None:
     result = run_train(override, cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert stderr_lines(result)[: len(expected)] == expected
