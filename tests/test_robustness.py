@@ -114,7 +114,7 @@ def test_runs_started_together_never_share_a_directory(tmp_path: Path) -> None:
     runs = sorted((tmp_path / "outputs" / "runs").iterdir())
     sweeps = sorted((tmp_path / "outputs" / "multirun").iterdir())
     assert [p.name for p in runs] == ["same", "same_2"] and [p.name for p in sweeps] == ["same", "same_2"]
-    job_dirs = runs + [job for sweep in sweeps for job in sweep.iterdir() if job.is_dir()]
+    job_dirs = runs + [job for sweep in sweeps for job in sweep.iterdir() if (job / ".hydra").is_dir()]
     assert len(job_dirs) == 6
     seeds, jobs_of = [], {}
     for job in job_dirs:
