@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 from hydra.errors import CompactHydraException, InstantiationException
-from hydra.utils import get_class, get_object, instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 
 
@@ -76,15 +76,22 @@ def check_n_samples(estimator_cfg: DictConfig, n_samples: int) -> None:
 
 
 def check_objective(objective_cfg: DictConfig) -> None:
-    """Each parameter against the class's ``domain``; then the constructor, whose ValueError is one line."""
-    domain: Mapping[str, Allowed] = getattr(get_class(objective_cfg._target_), "domain", {})
-    check_keys(objective_cfg, domain, prefix="objective.")
+    """Build the objective and run its ``validate()``: a ValueError from either becomes one line.
+
+    Each objective checks its own parameters (``Objective.validate``, e.g. k > 0 for ``cosine``),
+    naming the key, the value and what is allowed; this only turns that into a ``ConfigError``.
+    """
     try:
-        instantiate(objective_cfg)
+        objective = instantiate(objective_cfg)
+        validate = getattr(objective, "validate", None)
+        if validate is not None:
+            validate()
     except InstantiationException as error:
         if isinstance(error.__cause__, ValueError):
             raise ConfigError(str(error.__cause__)) from error
         raise
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def check_device(name: str) -> None:

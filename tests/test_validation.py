@@ -14,7 +14,7 @@ from torch import Tensor
 
 from reparam_opt.objectives import Square
 from reparam_opt.training import train
-from reparam_opt.validation import POSITIVE, ConfigError, check_objective, check_train_config
+from reparam_opt.validation import ConfigError, check_objective, check_train_config
 from tests.conftest import run_train
 
 
@@ -26,17 +26,8 @@ def pairwise(cost, dist, n_samples: int) -> Tensor:
 pairwise.min_samples = 2
 
 
-class ShiftedSquare(Square):
-    """f(x) = (x − k)², with a declared domain k > 0 (to test the domain hook)."""
-
-    domain = {"k": POSITIVE}
-
-    def __init__(self, k: float) -> None:
-        self.k = k
-
-
 class Bump(Square):
-    """An objective that checks its parameter in its constructor instead of declaring a domain."""
+    """An objective that checks its parameter in its constructor rather than in ``validate()``."""
 
     def __init__(self, k: float) -> None:
         if not k > 0:
@@ -60,13 +51,21 @@ ROWS = [  # (override, the line it must produce)
     ("tolerance=0", "bad value tolerance=0.0: must be a finite number > 0"),
     ("log_every=0", "bad value log_every=0: must be an integer >= 1"),
     ("device=tpu", "bad value device=tpu: must be cpu, cuda or cuda:<index>"),
+    ("objective=cosine objective.k=0",
+     "objective.k=0.0 is not allowed for objective=cosine: k must be a finite number > 0"),
+    ("objective=gaussian_bump objective.k=-1",
+     "objective.k=-1.0 is not allowed for objective=gaussian_bump: k must be a finite number > 0"),
+    ("objective=shifted_square objective.k=nan",
+     "objective.k=nan is not allowed for objective=shifted_square: k must be a finite number"),
+    ("estimator=score_baseline n_samples=1",
+     "bad value n_samples=1: must be an integer >= 2 for estimator=score_baseline"),
 ]
 
 
 @pytest.mark.parametrize(("override", "line"), ROWS)
 def test_each_bad_value_names_key_value_and_what_is_allowed(make_cfg, override: str, line: str) -> None:
     with pytest.raises(ConfigError) as error:
-        check_train_config(make_cfg(override))
+        check_train_config(make_cfg(*override.split()))
     assert str(error.value) == line
 
 
@@ -81,14 +80,6 @@ def test_an_estimator_that_needs_two_samples(make_cfg) -> None:
     with pytest.raises(ConfigError, match=line):
         check_train_config(cfg)
     check_train_config(make_cfg(f"estimator._target_={__name__}.pairwise", "n_samples=2"))
-
-
-def test_objective_parameter_outside_its_domain() -> None:
-    target = f"{__name__}.ShiftedSquare"
-    with pytest.raises(ConfigError, match=r"^bad value objective\.k=-1\.5: must be a finite number > 0$"):
-        check_objective(OmegaConf.create({"_target_": target, "k": -1.5}))
-    check_objective(OmegaConf.create({"_target_": target, "k": 2.0}))
-    check_objective(OmegaConf.create({"_target_": "reparam_opt.objectives.Square"}))  # no domain to check
 
 
 def test_objective_constructor_value_error_becomes_one_line() -> None:
@@ -122,12 +113,22 @@ def stderr_lines(result) -> list[str]:
 
 
 @pytest.mark.slow
-def test_real_run_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) -> None:
-    result = run_train("sigma=-1", cwd=tmp_path)
+@pytest.mark.parametrize(("overrides", "line"), [
+    ("sigma=-1", "bad value sigma=-1.0: must be a finite number > 0"),
+    ("objective=cosine objective.k=0", ROWS[-4][1]),  # the objective's own validate()
+])
+def test_real_run_exits_non_zero_with_one_line_and_no_traceback(
+    tmp_path: Path, overrides: str, line: str
+) -> None:
+    result = run_train(*overrides.split(), cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "bad value sigma=-1.0: must be a finite number > 0" in stderr_lines(result)
+    assert line in stderr_lines(result)
     assert not list(tmp_path.glob("outputs/runs/*/*/events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_hydra_full_error_shows_the_traceback(tmp_path: Path) -> None:
     full = run_train("sigma=-1", cwd=tmp_path, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert full.returncode == 1 and "Traceback" in full.stderr and "ConfigError" in full.stderr
 
