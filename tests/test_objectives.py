@@ -81,7 +81,8 @@ def test_new_estimators_train_on_every_objective(make_cfg, tmp_path: Path, estim
 
 
 def test_score_baseline_rejects_one_sample(make_cfg, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="estimator=score_baseline needs n_samples >= 2"):
+    # train() checks the config first (reparam_opt/validation.py), so the estimator is never called.
+    with pytest.raises(ValueError, match="n_samples=1: must be an integer >= 2 for estimator=score_baseline"):
         train(make_cfg("estimator=score_baseline", "n_samples=1", "steps=2"), tmp_path)
 
 
