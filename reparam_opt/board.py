@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+import torch
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
+
+#: Equal-width buckets of the per-sample histogram (TensorBoard re-bins to 30 for display).
+HISTOGRAM_BINS = 64
+
+#: The histogram is of every k-th term, k chosen so that at most this many are binned.
+HISTOGRAM_MAX_TERMS = 1 << 16
 
 #: Custom Scalars dashboard: θ as a mean with a 5%–95% band, variance beside its closed form.
 LAYOUT = {
@@ -26,22 +34,59 @@ LAYOUT = {
 }
 
 
+#: Events the writer's thread may hold before ``add_*`` blocks. torch's default of 10 makes the
+#: loop wait on that thread (which checksums events in pure Python) at every few logged steps.
+WRITER_QUEUE = 4096
+
+
 def open_writer(run_dir: str) -> SummaryWriter:
-    writer = SummaryWriter(log_dir=run_dir)
+    """A writer into ``run_dir`` that holds the Custom Scalars layout."""
+    writer = SummaryWriter(log_dir=run_dir, max_queue=WRITER_QUEUE)
     writer.add_custom_scalars(LAYOUT)
     return writer
 
 
-def log_step(writer: SummaryWriter, step: int, scalars: Mapping[str, Tensor | None], terms: Tensor) -> None:
-    """Write one step's scalars and the per-sample terms' histogram.
+def scalar_table(scalars: Mapping[str, Tensor | None]) -> tuple[list[str], list[list[float]]]:
+    """Tags with a value (None: no closed form) and one row of floats per step, in one host copy."""
+    tags = [tag for tag, value in scalars.items() if value is not None]
+    return tags, torch.stack([scalars[tag] for tag in tags], dim=-1).tolist()
 
-    Absent closed forms (None) are skipped, and so is a value that overflowed float32 (say, the
-    score function's variance near the divergence bound): no inf or NaN reaches a plot.
+
+def log_scalars(writer: SummaryWriter, step: int, tags: Sequence[str], values: Sequence[float]) -> None:
+    """One step's scalars as one Summary: one event to serialise and checksum, not one per tag.
+
+    A value that overflowed float32 (say, the score function's variance near the divergence
+    bound) is skipped, like an absent closed form: no inf or NaN reaches a plot.
     """
-    for tag, value in scalars.items():
-        if value is not None and math.isfinite(value := float(value)):
-            writer.add_scalar(tag, value, step)
-    writer.add_histogram("grad/per_sample_terms", terms, step)
+    summary = Summary(value=[Summary.Value(tag=tag, simple_value=v)
+                             for tag, v in zip(tags, values) if math.isfinite(v)])
+    writer.file_writer.add_summary(summary, step)
+
+
+def histogram_of(terms: Tensor) -> dict[str, Any]:
+    """The arguments of ``add_histogram_raw`` for the per-sample terms (at most ``HISTOGRAM_MAX_TERMS``, evenly strided).
+
+    ``add_histogram`` would copy every term to numpy and search ~1500 exponential bucket edges
+    per value, ~100 ms for 10⁶ terms; equal-width ``torch.histc`` buckets of a 2¹⁶ subsample
+    cost well under a millisecond, stay on the terms' device, and look the same in the dashboard.
+    """
+    flat = terms.detach().flatten()
+    flat = flat[:: -(-flat.numel() // HISTOGRAM_MAX_TERMS)]
+    low, high, total, squares = torch.stack(
+        [flat.min(), flat.max(), flat.sum(), torch.linalg.vector_norm(flat).square()]).tolist()
+    if low == high or not (math.isfinite(low) and math.isfinite(high)):
+        limits, counts = [high], [flat.numel()]
+    else:
+        counts = torch.histc(flat, bins=HISTOGRAM_BINS, min=low, max=high).tolist()
+        limits = torch.linspace(low, high, HISTOGRAM_BINS + 1)[1:].tolist()
+    return {"min": low, "max": high, "num": flat.numel(), "sum": total, "sum_squares": squares,
+            "bucket_limits": limits, "bucket_counts": counts}
+
+
+def log_histogram(writer: SummaryWriter, step: int, histogram: Mapping[str, Any],
+                  tag: str = "grad/per_sample_terms") -> None:
+    """Write a histogram made by ``histogram_of``."""
+    writer.add_histogram_raw(tag, global_step=step, **histogram)
 
 
 def log_hparams(writer: SummaryWriter, config: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:

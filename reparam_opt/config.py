@@ -5,7 +5,7 @@ pattern), so a typo or a value of the wrong type fails at composition, before an
 """
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
@@ -85,9 +85,12 @@ class TrainConfig:
     steps: int = 200
     replicates: int = 256
     lr: float = 0.1
-    log_every: int = 1
+    log_every: Optional[int] = None  # null: about 1000 logged points per series
+    histogram_every: Optional[int] = None  # null: every 10th logged step
     tolerance: float = 0.35
     device: str = "cpu"
+    threads: Optional[int] = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
+    return_metric: Optional[str] = None  # the summary metric train.py returns (an Optuna sweep minimises it)
 
 
 def register_configs() -> None:

@@ -40,19 +40,26 @@ def costs(*, f_evals_per_sample: int, min_samples: int = 1) -> Callable[[F], F]:
 
 
 def _per_sample_normal(dist: Normal, n_samples: int) -> tuple[Tensor, Normal]:
-    """A Normal of shape [replicates, n_samples] whose loc is a fresh leaf, one per sample."""
+    """A Normal of shape [replicates, n_samples] whose loc is a fresh leaf, one per sample.
+
+    The leaf is a broadcast view of θ (no copy); autograd still gives it a gradient of its
+    full shape, one entry per sample, which is what makes the terms per-sample.
+    """
     shape = (*dist.batch_shape, n_samples)
-    loc = dist.loc.detach().unsqueeze(-1).expand(shape).clone().requires_grad_(True)
-    return loc, Normal(loc, dist.scale.detach().unsqueeze(-1).expand(shape))
+    loc = dist.loc.detach().unsqueeze(-1).expand(shape).requires_grad_(True)
+    # The parameters are valid by construction; argument validation would cost a pass over them.
+    return loc, Normal(loc, dist.scale.detach().unsqueeze(-1).expand(shape), validate_args=False)
 
 
 @costs(f_evals_per_sample=1)
 def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Score function (REINFORCE): f(x) ∂θ log q(x), with x sampled and not differentiated."""
     loc, q = _per_sample_normal(dist, n_samples)
-    x = q.sample()
-    surrogate = cost(x).detach() * q.log_prob(x)
-    (terms,) = torch.autograd.grad(surrogate.sum(), loc)
+    with torch.no_grad():  # x is drawn, not differentiated; θ + σε is sample()'s law at half its cost
+        x = q.rsample()
+    # d/dθ_i Σ_j f(x_j) log q(x_j) as a vector-Jacobian product: f(x) weighs each log_prob term,
+    # which saves forming the surrogate f(x)·log q(x) and its sum.
+    (terms,) = torch.autograd.grad(q.log_prob(x), loc, grad_outputs=cost(x).detach())
     return terms
 
 
@@ -60,7 +67,8 @@ def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
 def pathwise(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Pathwise (reparameterisation): d f(θ + σε)/dθ through ``rsample``."""
     loc, q = _per_sample_normal(dist, n_samples)
-    (terms,) = torch.autograd.grad(cost(q.rsample()).sum(), loc)
+    x = q.rsample()
+    (terms,) = torch.autograd.grad(cost(x), loc, grad_outputs=x.new_ones(()).expand_as(x))
     return terms
 
 
@@ -121,10 +129,18 @@ def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
         return (cost(theta + sigma * w) - cost(theta - sigma * w)) * (_MV_CONSTANT / sigma)
 
 
-def variance_of_mean(estimator: str, terms: Tensor) -> Tensor:
-    """In-step estimate of Var(mean of the n terms): sample variance / n, unless the estimator has its own."""
+def variance_of_mean(estimator: str, terms: Tensor, mean: Tensor | None = None) -> Tensor:
+    """In-step estimate of Var(mean of the n terms): sample variance / n, unless the estimator has its own.
+
+    ``mean`` (the terms' mean over the last axis, if the caller has it) saves a pass; the sample
+    variance is a norm of the centred terms, several times faster than ``Tensor.var`` on the CPU.
+    """
     own = getattr(globals().get(estimator), "variance_of_mean", None)
-    return own(terms) if own is not None else terms.var(-1) / terms.shape[-1]
+    if own is not None:
+        return own(terms)
+    n = terms.shape[-1]
+    mean = terms.mean(-1) if mean is None else mean
+    return torch.linalg.vector_norm(terms - mean.unsqueeze(-1), dim=-1).square() / (n * (n - 1))
 
 
 def f_evals_per_step(estimator: Callable, n_samples: int) -> int:

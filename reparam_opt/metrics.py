@@ -6,6 +6,7 @@ length per replicate, never the full trajectory.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -14,14 +15,20 @@ from torch import Tensor
 
 
 def across_replicates(theta: Tensor, theta_star: float | None) -> dict[str, Tensor | None]:
-    """The per-step θ statistics that go to TensorBoard (0-d tensors, still on θ's device); no RMS error without θ*."""
-    q05, q95 = torch.quantile(theta, torch.tensor([0.05, 0.95], dtype=theta.dtype, device=theta.device))
+    """The θ statistics that go to TensorBoard, over the last axis (θ [..., replicates] gives [...]); no RMS error without θ*."""
+    q05, q95 = torch.quantile(theta, _quantiles(theta.dtype, theta.device), dim=-1)
     return {
-        "theta/mean": theta.mean(),
-        "theta/rms_error": None if theta_star is None else (theta - theta_star).square().mean().sqrt(),
+        "theta/mean": theta.mean(-1),
+        "theta/rms_error": None if theta_star is None else (theta - theta_star).square().mean(-1).sqrt(),
         "theta/q05": q05,
         "theta/q95": q95,
     }
+
+
+@functools.lru_cache(maxsize=None)
+def _quantiles(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The 5% and 95% levels as a tensor, made once per dtype and device."""
+    return torch.tensor([0.05, 0.95], dtype=dtype, device=device)
 
 
 def finite_or_none(value: Tensor) -> float | None:
@@ -45,7 +52,14 @@ class RunMetrics:
 
 
 class MetricTracker:
-    """Accumulates, step by step, what the end-of-run metrics need."""
+    """Accumulates, step by step, what the end-of-run metrics need.
+
+    While every replicate is alive, θ_t is only copied into a buffer row; the path lengths and
+    mean square errors of all buffered steps are computed together when it fills (or is flushed).
+    """
+
+    #: Buffer rows × replicates stays under this many values.
+    BUFFER_VALUES = 1 << 18
 
     def __init__(self, theta0: Tensor, steps: int, theta_star: float | None) -> None:
         self.theta_star = theta_star
@@ -53,10 +67,25 @@ class MetricTracker:
         self.previous = self.theta0.clone()
         self.path_length = torch.zeros_like(self.theta0)
         self.mean_square_error = torch.full((steps + 1,), math.nan, device=theta0.device)
+        self.buffer = self.theta0.new_empty(max(1, min(1024, self.BUFFER_VALUES // self.theta0.numel())),
+                                            self.theta0.numel())
+        self.first_step, self.rows = 0, 0
 
-    def update(self, step: int, theta: Tensor, alive: Tensor) -> None:
-        """Record θ_step; replicates not ``alive`` (diverged) are left out of the statistics."""
+    def update(self, step: int, theta: Tensor, alive: Tensor, every_alive: bool = False) -> None:
+        """Record θ_step; replicates not ``alive`` (diverged) are left out of the statistics.
+
+        ``every_alive`` (the caller knows it already) takes the buffered path without masks.
+        """
         theta = theta.detach()
+        if every_alive:
+            if self.rows == 0:
+                self.first_step = step
+            self.buffer[self.rows].copy_(theta)
+            self.rows += 1
+            if self.rows == len(self.buffer):
+                self.flush()
+            return
+        self.flush()
         self.path_length += torch.where(alive, (theta - self.previous).abs(), 0.0)
         self.previous = torch.where(alive, theta, self.previous)
         if self.theta_star is None:
@@ -64,7 +93,21 @@ class MetricTracker:
         error = (theta[alive] - self.theta_star).square()
         self.mean_square_error[step] = error.mean() if error.numel() else math.nan
 
+    def flush(self) -> None:
+        """Fold the buffered steps (consecutive, every replicate alive) into the statistics."""
+        if self.rows == 0:
+            return
+        rows = self.buffer[: self.rows]
+        path = torch.cat([self.previous.unsqueeze(0), rows]).diff(dim=0).abs_().sum(0)
+        self.path_length.add_(path)
+        self.previous.copy_(rows[-1])
+        if self.theta_star is not None:
+            errors = (rows - self.theta_star).square().mean(-1)
+            self.mean_square_error[self.first_step : self.first_step + self.rows] = errors
+        self.rows = 0
+
     def finish(self, last_step: int, tolerance: float, alive: Tensor) -> RunMetrics:
+        self.flush()
         rms = self.mean_square_error[: last_step + 1].sqrt().cpu()
         above = torch.nonzero(~(rms <= tolerance)).flatten()
         if not bool(rms[-1] <= tolerance):

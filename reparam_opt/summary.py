@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -40,3 +41,13 @@ def one_line(summary: Mapping[str, Any]) -> str:
 
     keys = ("status", *METRIC_KEYS, "wall_seconds")
     return " ".join(f"{k}={fmt(summary[k])}" for k in keys)
+
+
+def sweep_value(summary: Mapping[str, Any], metric: str) -> float:
+    """The metric a sweeper minimises: +inf for a diverged run or a metric that is None or not finite."""
+    if metric not in METRIC_KEYS:
+        raise ValueError(f"return_metric={metric} is not a metric; choose one of {', '.join(METRIC_KEYS)}")
+    value = summary[metric]
+    if summary["status"] != "completed" or value is None or not math.isfinite(value):
+        return math.inf
+    return float(value)

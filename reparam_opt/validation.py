@@ -17,6 +17,8 @@ from hydra.errors import CompactHydraException, InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 
+from reparam_opt.summary import METRIC_KEYS
+
 
 class ConfigError(CompactHydraException, ValueError):
     """A config value outside what is allowed; Hydra prints it as one line."""
@@ -38,6 +40,10 @@ def at_least(minimum: int) -> Allowed:
     return Allowed(f"an integer >= {minimum}", lambda v: v >= minimum)
 
 
+def null_or_at_least(minimum: int) -> Allowed:
+    return Allowed(f"null or an integer >= {minimum}", lambda v: v is None or v >= minimum)
+
+
 POSITIVE = Allowed("a finite number > 0", lambda v: math.isfinite(v) and v > 0)
 FINITE = Allowed("a finite number", math.isfinite)
 
@@ -45,7 +51,10 @@ FINITE = Allowed("a finite number", math.isfinite)
 TRAIN_KEYS: Mapping[str, Allowed] = {
     "steps": at_least(1),
     "replicates": at_least(1),
-    "log_every": at_least(1),
+    "log_every": null_or_at_least(1),
+    "histogram_every": null_or_at_least(1),
+    "threads": null_or_at_least(1),
+    "return_metric": Allowed(f"null or one of {', '.join(METRIC_KEYS)}", lambda v: v is None or v in METRIC_KEYS),
     "lr": POSITIVE,
     "sigma": POSITIVE,
     "theta0": FINITE,

@@ -32,7 +32,7 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
     assert optimizer.param_groups[0]["momentum"] == 0.0
     top_level = set(cfg.keys()) - {"estimator", "objective", "optimizer"}
     assert top_level == {"seed", "theta0", "sigma", "n_samples", "steps", "replicates", "lr",
-                         "log_every", "tolerance", "device"}
+                         "log_every", "histogram_every", "tolerance", "device", "threads", "return_metric"}
 
 
 def test_schema_rejects_wrong_types_and_unknown_options(make_cfg) -> None:

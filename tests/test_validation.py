@@ -49,7 +49,11 @@ ROWS = [  # (override, the line it must produce)
     ("theta0=nan", "bad value theta0=nan: must be a finite number"),
     ("theta0=-inf", "bad value theta0=-inf: must be a finite number"),
     ("tolerance=0", "bad value tolerance=0.0: must be a finite number > 0"),
-    ("log_every=0", "bad value log_every=0: must be an integer >= 1"),
+    ("log_every=0", "bad value log_every=0: must be null or an integer >= 1"),
+    ("histogram_every=0", "bad value histogram_every=0: must be null or an integer >= 1"),
+    ("threads=0", "bad value threads=0: must be null or an integer >= 1"),
+    ("return_metric=loss", "bad value return_metric=loss: must be null or one of steps_to_tolerance, "
+                           "final_rms_error, stationary_rms, path_length_ratio, diverged"),
     ("device=tpu", "bad value device=tpu: must be cpu, cuda or cuda:<index>"),
     ("objective=cosine objective.k=0",
      "objective.k=0.0 is not allowed for objective=cosine: k must be a finite number > 0"),

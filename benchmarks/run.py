@@ -1,0 +1,82 @@
+"""``python -m benchmarks.run``: every benchmark figure, each a ratio measured in this one process run.
+
+B1 large batch, B2 small step, B4 sweep throughput and the peak memory of the default run
+(README.md, "Performance"). Timings are medians over ``--repeats`` alternated repeats, with the
+min–max in brackets; torch uses its default number of threads unless ``--threads`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+
+import torch
+
+from benchmarks import loops, memory, sweeps
+from benchmarks.timing import spread
+
+
+
+def machine() -> str:
+    """CPU model, core count, torch version and threads: the context every figure needs."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+
+
+def b1(repeats: int) -> None:
+    targets = {"pathwise": 0.5, "score": 0.4}
+    for estimator, target in targets.items():
+        c = loops.large_batch(estimator, repeats)
+        samples = 1000 * 1000 * 201
+        print(f"B1 {estimator:8s} loop / randn samples per s: {spread(c.ratios())}  (target ≥ {target}; "
+              f"loop {spread([samples / t for t in c.measured], 1e-6)} M/s, randn {spread([samples / t for t in c.baseline], 1e-6)} M/s)")
+
+
+def b2(repeats: int) -> None:
+    steps = 5000
+    c = loops.small_step(repeats, steps)
+    print(f"B2 small step  loop / minimal µs per step: {spread([1 / r for r in c.ratios()])}  (target ≤ 1.5; "
+          f"loop {spread(c.measured, 1e6 / steps)} µs, minimal {spread(c.baseline, 1e6 / steps)} µs)")
+
+
+def b4(repeats: int) -> None:
+    times = sweeps.throughput(repeats)
+    basic = times[next(iter(times))]
+    for way, seconds in times.items():
+        ratio = [b / s for b, s in zip(basic, seconds)]
+        print(f"B4 {way:30s} {spread(seconds)} s  (a / this: {spread(ratio)})")
+
+
+def mem() -> None:
+    run, bare = memory.default_run()
+    print(f"Memory default run peak RSS: {run:.0f} MiB  (python -c 'import torch': {bare:.0f} MiB; ratio {run / bare:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
+    parser.add_argument("--only", default="B1,B2,B4,memory", help="comma-separated subset of B1,B2,B4,memory")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for B1 and B2")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    print(f"machine: {machine()}; repeats: {args.repeats}")
+    chosen = {name.strip() for name in args.only.split(",")}
+    unknown = chosen - {"B1", "B2", "B4", "memory"}
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from B1,B2,B4,memory")
+    for name, bench in (("B1", b1), ("B2", b2), ("B4", b4)):
+        if name in chosen:
+            bench(args.repeats)
+    if "memory" in chosen:
+        mem()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Cadence, thread and sweep-value rules (the device check is in tests/test_validation.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from reparam_opt.progress import interactive
+from reparam_opt.runtime import threads_per_job
+from reparam_opt.summary import sweep_value
+from reparam_opt.training import POINTS_PER_SERIES, cadence
+
+
+@pytest.mark.parametrize("steps", [1, 200, 1000, 1001, 5000, 123457])
+def test_default_cadence_logs_about_a_thousand_points(steps: int) -> None:
+    log_every, histogram_every = cadence(steps, None, None)
+    logged = len(range(0, steps + 1, log_every))
+    assert logged <= POINTS_PER_SERIES + 1
+    assert log_every == 1 or logged > POINTS_PER_SERIES // 2
+    assert histogram_every == 10 * log_every
+
+
+def test_explicit_cadence_wins() -> None:
+    assert cadence(5000, 3, 7) == (3, 7)
+
+
+def test_sweep_value_maps_failures_to_infinity() -> None:
+    done = {"status": "completed", "stationary_rms": 0.25, "steps_to_tolerance": None}
+    assert sweep_value(done, "stationary_rms") == 0.25
+    assert sweep_value(done, "steps_to_tolerance") == math.inf
+    assert sweep_value({**done, "status": "diverged"}, "stationary_rms") == math.inf
+    assert sweep_value({**done, "stationary_rms": math.nan}, "stationary_rms") == math.inf
+    with pytest.raises(ValueError, match="return_metric=loss is not a metric"):
+        sweep_value(done, "loss")
+
+
+def test_threads_requested_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert threads_per_job(3) == 3
+    assert threads_per_job(None) is None
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
+    assert threads_per_job(None) == 4
+
+
+def test_no_progress_bar_when_output_is_captured() -> None:
+    assert not interactive()
