@@ -1,8 +1,9 @@
 """``python -m benchmarks.run``: every benchmark figure, each a ratio measured in this one process run.
 
-B1 large batch, B2 small step, B4 sweep throughput and the peak memory of the default run
+B1 large batch, B2 small step, B3 the variance study against the seed's method, B4 sweep
+throughput, and the peak memory of the default run and of a large variance study
 (README.md, "Performance"). Timings are medians over ``--repeats`` alternated repeats, with the
-min–max in brackets; torch uses its default number of threads unless ``--threads`` is given.
+min–max in brackets; torch uses its default number of threads unless ``--threads`` is given (B1–B3).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import platform
 
 import torch
 
-from benchmarks import loops, memory, sweeps
+from benchmarks import loops, memory, sweeps, variance
 from benchmarks.timing import spread
 
 
@@ -45,6 +46,12 @@ def b2(repeats: int) -> None:
           f"loop {spread(c.measured, 1e6 / steps)} µs, minimal {spread(c.baseline, 1e6 / steps)} µs)")
 
 
+def b3(repeats: int) -> None:
+    c = variance.ten_times_the_seed(repeats)
+    print(f"B3 variance study, 1000 repetitions  seed's numpy loop / study: {spread(c.ratios())}  (target ≥ 5; "
+          f"study {spread(c.measured)} s, seed's method {spread(c.baseline)} s)")
+
+
 def b4(repeats: int) -> None:
     times = sweeps.throughput(repeats)
     basic = times[next(iter(times))]
@@ -56,24 +63,30 @@ def b4(repeats: int) -> None:
 def mem() -> None:
     run, bare = memory.default_run()
     print(f"Memory default run peak RSS: {run:.0f} MiB  (python -c 'import torch': {bare:.0f} MiB; ratio {run / bare:.2f})")
+    study = variance.large_study_peak_mib()
+    print(f"Memory variance study n=10^6, 1000 repetitions, peak RSS: {study:.0f} MiB  (limit 2048 MiB; "
+          f"ratio to bare torch {study / bare:.2f})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
-    parser.add_argument("--only", default="B1,B2,B4,memory", help="comma-separated subset of B1,B2,B4,memory")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for B1 and B2")
+    parser.add_argument("--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory")
+    parser.add_argument("--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for B1, B2 and B3")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     print(f"machine: {machine()}; repeats: {args.repeats}")
     chosen = {name.strip() for name in args.only.split(",")}
-    unknown = chosen - {"B1", "B2", "B4", "memory"}
+    unknown = chosen - {"B1", "B2", "B3", "B4", "memory"}
     if unknown:
-        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from B1,B2,B4,memory")
-    for name, bench in (("B1", b1), ("B2", b2), ("B4", b4)):
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from B1,B2,B3,B4,memory")
+    for name, bench in (("B1", b1), ("B2", b2), ("B3", b3)):
         if name in chosen:
             bench(args.repeats)
+    if "B4" in chosen:
+        b4(args.sweep_repeats)
     if "memory" in chosen:
         mem()
 

@@ -22,6 +22,7 @@ from torch.distributions import Normal
 
 from reparam_opt.estimators import name_of
 from reparam_opt.objectives import Objective
+from reparam_opt.runtime import release_freed_memory
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
 POINT_KEYS = ("n_samples", "theta", "sigma")
@@ -103,6 +104,7 @@ def estimates(
             torch.full((stop - start,), point.theta, dtype=torch.float64, device=device), point.sigma
         )
         chunks.append(estimator(point.objective, dist, n).mean(-1).detach())
+        release_freed_memory()  # without it the C heap grows with every chunk (runtime.py says why)
     return torch.cat(chunks).cpu()
 
 
