@@ -77,6 +77,11 @@ def check(cfg: DictConfig) -> None:
 RNG_BLOCK = 16
 
 
+#: Chunks between returns of freed memory to the OS: often enough to bound the heap's growth,
+#: rarely enough that re-faulting the returned pages costs little.
+TRIM_EVERY = 16
+
+
 def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
     """Row boundaries of the chunks: each holds a multiple of RNG_BLOCK terms, the last at least RNG_BLOCK.
 
@@ -99,12 +104,13 @@ def estimates(
     n = int(point.n_samples)
     bounds = chunk_bounds(repetitions, n, chunk_elements)
     chunks = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for chunk, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:]), start=1):
         dist = Normal(
             torch.full((stop - start,), point.theta, dtype=torch.float64, device=device), point.sigma
         )
         chunks.append(estimator(point.objective, dist, n).mean(-1).detach())
-        release_freed_memory()  # without it the C heap grows with every chunk (runtime.py says why)
+        if chunk % TRIM_EVERY == 0:  # without it the C heap grows with every chunk (runtime.py says why)
+            release_freed_memory()
     return torch.cat(chunks).cpu()
 
 
