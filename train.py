@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from reparam_opt.config import register_configs
 from reparam_opt.interruption import exit_code
-from reparam_opt.summary import one_line, sweep_value
+from reparam_opt.summary import one_line, sweep_value, write_failure
 from reparam_opt.training import train
 
 register_configs()
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run one job; return ``cfg.return_metric`` (for a sweeper such as Optuna to minimise), if set."""
-    summary = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = train(cfg, run_dir)
+    except Exception as err:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise  # a single run: Hydra prints the one-line error and exits 1
+        # One failed job must not cost the sweep its other jobs or its summary: record the
+        # failure; the sweep-summary callback lists it and makes the sweep exit non-zero.
+        log.error("job failed: %s", err)
+        summary = write_failure(run_dir / "summary.json", cfg, err)
     print(one_line(summary))
     if code := exit_code(summary):  # interrupted: 130 (SIGINT) or 143 (SIGTERM), after saving
         sys.exit(code)

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from omegaconf import OmegaConf
+
 #: The end-of-run metrics, in the order the final line prints them.
 METRIC_KEYS = ("steps_to_tolerance", "final_rms_error", "stationary_rms", "path_length_ratio", "diverged")
 
@@ -20,6 +22,19 @@ def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
         json.dump(summary, f, indent=2)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def write_failure(path: Path, config: Any, error: BaseException) -> dict[str, Any]:
+    """summary.json for a job that raised: status "failed", the error's message, no metrics."""
+    summary = {
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        **{key: None for key in METRIC_KEYS},
+        "wall_seconds": None,
+        "config": OmegaConf.to_container(config, resolve=False),
+    }
+    write_summary(path, summary)
+    return summary
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

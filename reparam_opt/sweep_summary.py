@@ -97,7 +97,8 @@ def read_job(path: Path) -> Job:
     if missing:
         return Job(path, overrides, None, f"summary.json lacks {', '.join(missing)}")
     if summary["status"] not in FINISHED:
-        return Job(path, overrides, None, f"status={summary['status']}")
+        reason = f"status={summary['status']}"
+        return Job(path, overrides, None, f"{reason}: {summary['error']}" if summary.get("error") else reason)
     return Job(path, overrides, summary)
 
 
@@ -199,7 +200,14 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from reparam_opt.sweep_report import write_report  # matplotlib only when a sweep ends
 
-        write_report(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        write_report(sweep_dir)
+        failed = [job.path.name for job in find_jobs(sweep_dir) if job.summary is None]
+        if failed:  # the summary is written; now the sweep reports its failures and exits 1
+            log.error("%d sweep job(s) failed (%s); see %s", len(failed), ", ".join(failed),
+                      sweep_dir / "summary.md")
+            # Hydra turns a callback's exception into a warning; SystemExit is not an Exception.
+            raise SystemExit(1)
 
 
 def main() -> None:

@@ -155,12 +155,17 @@ def test_real_run_composition_errors_are_hydras_short_message(
 
 @pytest.mark.slow
 def test_one_bad_job_in_a_multirun_keeps_the_finished_ones(tmp_path: Path) -> None:
-    """The basic launcher runs every job of the batch, then reports the failed one and exits 1."""
+    """The failed job is recorded, the others finish, the summary lists it, and the sweep exits 1."""
     result = run_train("-m", "steps=4,0,5", "replicates=8", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "bad value steps=0: must be an integer >= 1" in stderr_lines(result)
+    logged = result.stdout + result.stderr  # Hydra's logging goes to stdout
+    assert "job failed: bad value steps=0: must be an integer >= 1" in logged
+    assert "1 sweep job(s) failed (replicates=8,steps=0)" in logged
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
     for steps in (4, 5):
         summary = json.loads((sweep / f"replicates=8,steps={steps}" / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["step"] == steps
-    assert not (sweep / "replicates=8,steps=0" / "summary.json").exists()
+    failed = json.loads((sweep / "replicates=8,steps=0" / "summary.json").read_text())
+    assert failed["status"] == "failed" and "bad value steps=0" in failed["error"]
+    report = (sweep / "summary.md").read_text()
+    assert "`replicates=8,steps=0`: status=failed: ConfigError: bad value steps=0" in report
