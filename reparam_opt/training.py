@@ -59,8 +59,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if threads is not None:
         torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
-    objective: Objective = instantiate(cfg.objective)
-    objective.validate()
+    objective: Objective = instantiate(cfg.objective)  # already validated by check_train_config
     optimum = objective.optimum(cfg.theta0, cfg.sigma)
     theta_star = None if optimum is None else optimum.theta
     estimator = instantiate(cfg.estimator)

@@ -18,15 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 register_configs()
 
 
+def compose_config(config_name: str, *overrides: str) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with overrides through Hydra's compose API."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))
+
+
 @pytest.fixture
 def make_cfg() -> Callable[..., DictConfig]:
     """Compose ``conf/config.yaml`` with overrides, exactly as ``train.py`` would."""
-
-    def _compose(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
-
-    return _compose
+    return lambda *overrides: compose_config("config", *overrides)
 
 
 def run_train(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,14 +12,13 @@ from typing import Callable
 import numpy as np
 import torch
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from reparam_opt.variance_config import register_variance_configs
 from reparam_opt.variance_study import chunk_bounds, study, variance_interval
 from tests.closed_forms import central_moments, square_terms
-from tests.conftest import ROOT
+from tests.conftest import compose_config
 
 Z = 4.0
 register_variance_configs()
@@ -28,12 +27,7 @@ register_variance_configs()
 @pytest.fixture
 def variance_cfg() -> Callable[..., DictConfig]:
     """Compose ``conf/variance.yaml`` with overrides, exactly as ``python -m reparam_opt.variance`` would."""
-
-    def _compose(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            return compose(config_name="variance", overrides=list(overrides))
-
-    return _compose
+    return lambda *overrides: compose_config("variance", *overrides)
 
 
 def sample_variance_se(
