@@ -6,7 +6,9 @@ terms for every replicate. Their mean over the last axis is the estimate; their 
 variance over that axis, divided by n, is the in-step variance of the estimate.
 
 The sampling estimators differentiate with torch autograd, never a hand-written f', so a new
-cost is one function. Per-sample terms come from giving every sample its own leaf copy of θ.
+cost is one function. Per-sample terms come from a leaf per sample: pathwise differentiates
+through a broadcast view of θ, one entry per sample; the score estimators differentiate
+log q with respect to the draws themselves, since θ is a location parameter.
 """
 
 from __future__ import annotations
@@ -51,16 +53,27 @@ def _per_sample_normal(dist: Normal, n_samples: int) -> tuple[Tensor, Normal]:
     return loc, Normal(loc, dist.scale.detach().unsqueeze(-1).expand(shape), validate_args=False)
 
 
+def _draws_and_log_density(dist: Normal, n_samples: int) -> tuple[Tensor, Tensor]:
+    """n draws per replicate, as the autograd leaf, and log q(x) for each: the score estimators' inputs.
+
+    θ is the location of N(θ, σ²), so ∂θ log q(x) = −∂x log q(x): differentiating with respect
+    to the drawn x gives every sample's score without a per-sample copy of θ, and keeps σ (and
+    log σ inside ``log_prob``) at one value per replicate instead of one per sample.
+    """
+    q = Normal(dist.loc.detach().unsqueeze(-1), dist.scale.detach().unsqueeze(-1), validate_args=False)
+    with torch.no_grad():  # x is drawn, not differentiated; θ + σε is sample()'s law at half its cost
+        x = q.expand((*dist.batch_shape, n_samples)).rsample()
+    x.requires_grad_(True)
+    return x, q.log_prob(x)
+
+
 @costs(f_evals_per_sample=1)
 def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Score function (REINFORCE): f(x) ∂θ log q(x), with x sampled and not differentiated."""
-    loc, q = _per_sample_normal(dist, n_samples)
-    with torch.no_grad():  # x is drawn, not differentiated; θ + σε is sample()'s law at half its cost
-        x = q.rsample()
-    # d/dθ_i Σ_j f(x_j) log q(x_j) as a vector-Jacobian product: f(x) weighs each log_prob term,
-    # which saves forming the surrogate f(x)·log q(x) and its sum.
-    (terms,) = torch.autograd.grad(q.log_prob(x), loc, grad_outputs=cost(x).detach())
-    return terms
+    x, log_q = _draws_and_log_density(dist, n_samples)
+    # f(x) weighs each sample's −∂x log q(x) in one vector-Jacobian product.
+    (terms,) = torch.autograd.grad(log_q, x, grad_outputs=cost(x.detach()))
+    return terms.neg_()
 
 
 @costs(f_evals_per_sample=1)
@@ -87,12 +100,11 @@ def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     if n_samples < 2:
         raise ValueError(
             f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}")
-    loc, q = _per_sample_normal(dist, n_samples)
-    x = q.sample()
-    fx = cost(x).detach()
+    x, log_q = _draws_and_log_density(dist, n_samples)
+    fx = cost(x.detach())
     baseline = (fx.sum(-1, keepdim=True) - fx) / (n_samples - 1)
-    (terms,) = torch.autograd.grad(((fx - baseline) * q.log_prob(x)).sum(), loc)
-    return terms
+    (terms,) = torch.autograd.grad(log_q, x, grad_outputs=fx - baseline)
+    return terms.neg_()
 
 
 def _score_baseline_variance_of_mean(terms: Tensor) -> Tensor:

@@ -27,7 +27,7 @@ from reparam_opt.interruption import stop_on_signals
 from reparam_opt.metrics import MetricTracker
 from reparam_opt.objectives import Objective
 from reparam_opt.progress import progress_bar
-from reparam_opt.runtime import threads_per_job
+from reparam_opt.runtime import keep_freed_memory, threads_per_job
 from reparam_opt.step_log import StepLog, step_scalars  # noqa: F401  (step_scalars: public here too)
 from reparam_opt.summary import flatten, write_summary
 from reparam_opt.validation import check_train_config
@@ -58,6 +58,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     threads = threads_per_job(cfg.threads)
     if threads is not None:
         torch.set_num_threads(threads)
+    keep_freed_memory()  # the step's temporaries are reused, not page-faulted in anew each step
     torch.manual_seed(cfg.seed)
     objective: Objective = instantiate(cfg.objective)  # already validated by check_train_config
     optimum = objective.optimum(cfg.theta0, cfg.sigma)
