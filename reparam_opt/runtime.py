@@ -32,7 +32,7 @@ def _glibc() -> ctypes.CDLL | None:
     """glibc, or None on another C library."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+        return libc if hasattr(libc, "mallopt") else None
     except OSError:
         return None
 
@@ -58,16 +58,3 @@ def keep_freed_memory() -> bool:
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(
         libc.mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM))
-
-
-def release_freed_memory() -> None:
-    """Give freed heap memory back to the OS (glibc only; elsewhere a no-op).
-
-    torch's CPU tensors come from malloc. Once a large block has been freed, glibc serves blocks
-    of that size from its heap instead of fresh mappings, and with tensors of several sizes
-    freed in turn the heap only grows: a chunked loop over 32 MB tensors reached 7 GB of
-    resident memory at 1000 chunks. Trimming after each chunk keeps it flat.
-    """
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)

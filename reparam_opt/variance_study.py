@@ -1,7 +1,7 @@
 """The variance study's numbers: many independent n-sample estimates per point, and their variance.
 
 Repetitions are a batch dimension of the estimator (one replicate per repetition), drawn in
-chunks of about ``chunk_elements`` per-sample terms. Every (estimator, point) pair gets its own
+chunks of about ``chunk_elements`` per-sample terms, in float32 unless ``dtype`` says float64. Every (estimator, point) pair gets its own
 seed, and a chunk draws the next rows of the same random stream, so on the CPU the estimates
 are the same whatever the chunk size, and dropping an estimator leaves the others unchanged.
 """
@@ -22,10 +22,13 @@ from torch.distributions import Normal
 
 from reparam_opt.estimators import name_of
 from reparam_opt.objectives import Objective
-from reparam_opt.runtime import release_freed_memory
+from reparam_opt.runtime import keep_freed_memory
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
 POINT_KEYS = ("n_samples", "theta", "sigma")
+
+#: The ``dtype`` key's allowed values.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ def check(cfg: DictConfig) -> None:
         raise ValueError(f"confidence={cfg.confidence} must lie strictly between 0 and 1")
     if cfg.sigma <= 0:
         raise ValueError(f"sigma={cfg.sigma} must be positive")
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype={cfg.dtype} is not allowed; use one of {', '.join(DTYPES)}")
     if not cfg.sweep.points:
         raise ValueError("sweep.points is empty; give at least one value")
     if cfg.sweep.parameter == "n_samples":
@@ -75,11 +80,6 @@ def check(cfg: DictConfig) -> None:
 
 #: torch's CPU normal sampler fills a tensor in blocks of this many values; see ``chunk_bounds``.
 RNG_BLOCK = 16
-
-
-#: Chunks between returns of freed memory to the OS: often enough to keep the heap under 2 GB at
-#: n = 10⁶ (1.8 GB every 16 chunks, 0.8 GB every chunk), rarely enough to cost B3 little.
-TRIM_EVERY = 4
 
 
 def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
@@ -98,20 +98,22 @@ def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
 
 
 def estimates(
-    estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str
+    estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str,
+    dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
-    """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time."""
+    """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time.
+
+    Each estimate is a mean of n terms drawn and computed in ``dtype``, and returned in float64.
+    """
     n = int(point.n_samples)
     bounds = chunk_bounds(repetitions, n, chunk_elements)
-    chunks = []
-    for chunk, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:]), start=1):
-        dist = Normal(
-            torch.full((stop - start,), point.theta, dtype=torch.float64, device=device), point.sigma
-        )
-        chunks.append(estimator(point.objective, dist, n).mean(-1).detach())
-        if chunk % TRIM_EVERY == 0:  # without it the C heap grows with every chunk (runtime.py says why)
-            release_freed_memory()
-    return torch.cat(chunks).cpu()
+    # One block for all the means: a small block per chunk, still alive when the next chunk's
+    # temporaries are allocated, would split the freed heap so that it grows with every chunk.
+    means = torch.empty(repetitions, dtype=dtype, device=device)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        dist = Normal(torch.full((stop - start,), point.theta, dtype=dtype, device=device), point.sigma)
+        means[start:stop] = estimator(point.objective, dist, n).mean(-1).detach()
+    return means.cpu().double()
 
 
 def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -146,6 +148,7 @@ def closed_form(name: str, point: Point) -> float | None:
 def study(cfg: DictConfig) -> list[dict[str, Any]]:
     """One row per (point, estimator): the measured variance, its interval and its closed form."""
     check(cfg)
+    keep_freed_memory()  # every chunk's temporaries reuse the previous chunk's pages
     estimators = {key: instantiate(node) for key, node in cfg.estimators.items()}
     rows: list[dict[str, Any]] = []
     for index, value in enumerate(cfg.sweep.points):
@@ -164,7 +167,7 @@ def measure(
     """Draw one point's estimates for one estimator and summarise them."""
     name = name_of(estimator)
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
-    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device).numpy()
+    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, DTYPES[cfg.dtype]).numpy()
     variance = float(np.var(x, ddof=1))
     low, high = variance_interval(x, cfg.confidence)
     expected = closed_form(name, point)
