@@ -54,10 +54,10 @@ def test_defaults_reproduce_the_seed_experiment(variance_cfg) -> None:
     assert sorted(cfg.estimators) == ["pathwise", "score"]
 
 
-@pytest.mark.parametrize("n", [10, 1000])
-def test_measured_variance_matches_closed_form_against_n(variance_cfg, n: int) -> None:
+@pytest.mark.parametrize("n,dtype", [(10, "float32"), (1000, "float32"), (10, "float64")])
+def test_measured_variance_matches_closed_form_against_n(variance_cfg, n: int, dtype: str) -> None:
     repetitions = 4000
-    rows = study(variance_cfg(f"repetitions={repetitions}", f"sweep.points=[{n}]"))
+    rows = study(variance_cfg(f"repetitions={repetitions}", f"sweep.points=[{n}]", f"dtype={dtype}"))
     assert [r["estimator"] for r in rows] == ["score", "pathwise"]
     for row in rows:
         expected, se = sample_variance_se(row["estimator"], 2.0, 1.0, n, repetitions)
@@ -127,6 +127,7 @@ def test_interval_has_nominal_coverage_for_gaussian_estimates() -> None:
     [
         ("sweep.parameter=bogus", "sweep.parameter='bogus' is not allowed"),
         ("repetitions=3", "repetitions=3 is too few"),
+        ("dtype=float16", "dtype=float16 is not allowed; use one of float32, float64"),
         ("sweep.points=[10,2.5]", "are not sample sizes"),
         ("sweep.parameter=objective.k", "reparam_opt.objectives.Square has no key 'k'"),
     ],
