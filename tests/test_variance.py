@@ -229,3 +229,30 @@ def test_closed_forms_cross_where_the_readme_says(target: str, low: float, high:
     crossings = ks[1:][np.diff(np.sign(gap)) != 0]
     assert len(crossings) == 1 and low < crossings[0] < high
     assert gap[0] < 0 < gap[-1]
+
+
+#: Runs the variance study as a child and prints the child's peak RSS in MiB (Linux ru_maxrss).
+_PEAK_MIB = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+)
+
+
+@pytest.mark.slow
+def test_study_memory_does_not_grow_with_the_number_of_chunks(tmp_path: Path) -> None:
+    """20 times the chunks must not mean a bigger heap: the work is chunked so memory stays bounded.
+
+    At n = 10⁵ and 10⁶ terms per chunk (4 MB in float32), 100 repetitions are 10 chunks and 2000
+    are 200. Seen here: 391 and 395 MiB; with a small block of means left per chunk, 403 and 772.
+    """
+    chunk_mib = 1_000_000 * 4 / 2**20
+    peaks = [
+        float(subprocess.run(
+            [sys.executable, "-c", _PEAK_MIB, sys.executable, "-m", "reparam_opt.variance",
+             f"repetitions={repetitions}", "sweep.points=[100000]", "chunk_elements=1000000",
+             f"hydra.run.dir={tmp_path / str(repetitions)}"],
+            check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+        ).stdout)
+        for repetitions in (100, 2000)
+    ]
+    assert peaks[1] - peaks[0] < 25 * chunk_mib  # 190 more chunks may add less than 25 chunks' worth
