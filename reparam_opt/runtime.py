@@ -48,9 +48,9 @@ def keep_freed_memory() -> bool:
 
     A training step allocates the same few [replicates, n_samples] temporaries every time. By
     default glibc maps blocks over its dynamic threshold freshly and gives freed heap back above
-    a trim threshold, so every step pays a page fault per 4 KiB of each temporary again: at
-    10⁶ samples, about 2000 faults and a third of a score-function step on this project's
-    machine (B1 in README.md, "Performance"). Fixed thresholds keep those pages for reuse; the
+    a trim threshold, so a step pays a page fault per 4 KiB of its temporaries again and again:
+    at 10⁶ samples, about 2900 faults per score-function step on this project's machine, where
+    they cost 2–3 ms of a 12 ms step (B1 in README.md, "Performance"). Fixed thresholds keep those pages for reuse; the
     price is that the process keeps its peak heap until it exits. Returns whether it applied.
     """
     libc = _glibc()

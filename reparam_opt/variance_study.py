@@ -1,9 +1,10 @@
 """The variance study's numbers: many independent n-sample estimates per point, and their variance.
 
 Repetitions are a batch dimension of the estimator (one replicate per repetition), drawn in
-chunks of about ``chunk_elements`` per-sample terms, in float32 unless ``dtype`` says float64. Every (estimator, point) pair gets its own
-seed, and a chunk draws the next rows of the same random stream, so on the CPU the estimates
-are the same whatever the chunk size, and dropping an estimator leaves the others unchanged.
+chunks of about ``chunk_elements`` per-sample terms, in float32 unless ``dtype`` says float64.
+Every (estimator, point) pair gets its own seed, and a chunk draws the next rows of the same
+random stream, so on the CPU the estimates are the same whatever the chunk size, and dropping
+an estimator leaves the others unchanged.
 """
 
 from __future__ import annotations
@@ -98,8 +99,7 @@ def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
 
 
 def estimates(
-    estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str,
-    dtype: torch.dtype = torch.float64,
+    estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str, dtype: torch.dtype
 ) -> torch.Tensor:
     """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time.
 
@@ -167,7 +167,8 @@ def measure(
     """Draw one point's estimates for one estimator and summarise them."""
     name = name_of(estimator)
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
-    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, DTYPES[cfg.dtype]).numpy()
+    dtype = DTYPES[cfg.dtype]
+    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype).numpy()
     variance = float(np.var(x, ddof=1))
     low, high = variance_interval(x, cfg.confidence)
     expected = closed_form(name, point)
