@@ -12,9 +12,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from reparam_opt.config import register_configs
-from reparam_opt.interruption import exit_code
+from reparam_opt.runtime import exit_code, keep_freed_memory, threads_per_job, use_threads
 from reparam_opt.summary import one_line, sweep_value, write_failure
 from reparam_opt.training import train
+from reparam_opt.validation import check_train_config
 
 register_configs()
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ def main(cfg: DictConfig) -> float | None:
     """Run one job; return ``cfg.return_metric`` (for a sweeper such as Optuna to minimise), if set."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        check_train_config(cfg)  # before `threads` is applied; train() checks again, as any caller's
+        use_threads(threads_per_job(cfg.threads))  # parallel jobs split the cores between them
+        keep_freed_memory()  # a step's temporaries are reused, not page-faulted in anew each step
         summary = train(cfg, run_dir)
     except Exception as err:
         if HydraConfig.get().mode != RunMode.MULTIRUN:

@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 from benchmarks.memory import peak_rss_mib
 from benchmarks.timing import Comparison
 from reparam_opt.config import register_configs
-from reparam_opt.variance_config import register_variance_configs
-from reparam_opt.variance_study import study
+from reparam_opt.variance.config import register_variance_configs
+from reparam_opt.variance.study import study
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

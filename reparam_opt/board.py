@@ -1,4 +1,11 @@
-"""Everything written to TensorBoard: the layout, the per-step scalars and the hparams entry."""
+"""Everything a run writes to TensorBoard: the layout, the per-step scalars, the histogram, the hparams entry.
+
+While every replicate is alive, a logged step's θ, estimate and in-step variance wait in the
+run's ``metrics.History``; ``StepLog.write_rows`` computes the scalars of all its logged steps
+together and writes them, merged in step order with the histograms held meanwhile. Per logged
+step that is three row copies instead of some thirty small tensor operations. A step with
+diverged replicates is computed and written at once (``StepLog.write_step``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,10 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
+
+from reparam_opt.estimators import Estimator
+from reparam_opt.metrics import History, across_replicates
+from reparam_opt.objectives import Objective
 
 #: Equal-width buckets of the per-sample histogram (TensorBoard re-bins to 30 for display).
 HISTOGRAM_BINS = 64
@@ -89,7 +100,32 @@ def log_histogram(writer: SummaryWriter, step: int, histogram: Mapping[str, Any]
     writer.add_histogram_raw(tag, global_step=step, **histogram)
 
 
-def log_hparams(writer: SummaryWriter, config: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
+def hparams_of(config: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """The config as the HParams table shows it: each group by its short name, then the other values.
+
+    ``names`` gives the groups' short names (``{"estimator": "score", ...}``); a group's own keys
+    follow as ``objective.k``. ``_target_`` and ``_partial_`` say nothing a reader can use and a
+    null has no column value, so neither appears. summary.json keeps the whole config.
+    """
+    flat = {key: value for key, value in flatten(config).items()
+            if value is not None and key.rsplit(".", 1)[-1] not in ("_target_", "_partial_")}
+    return {**names, **{key: value if isinstance(value, (int, float, str, bool)) else str(value)
+                        for key, value in flat.items()}}
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config to dotted keys."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_hparams(writer: SummaryWriter, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
     """The hparams entry, written into this run's own event file.
 
     ``SummaryWriter.add_hparams`` would open a second writer in a sub-directory, which
@@ -97,9 +133,99 @@ def log_hparams(writer: SummaryWriter, config: Mapping[str, Any], metrics: Mappi
     The metric values are logged as scalars ``metrics/<name>``, where the hparams dashboard
     looks them up. A metric that is None (say, tolerance never reached) is left blank.
     """
-    numeric = {f"metrics/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    hparam_values = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.items()}
-    for summary in hparams(hparam_values, numeric):
+    numeric = {f"metrics/{k}": float(v) for k, v in metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for summary in hparams(dict(values), numeric):
         writer.file_writer.add_summary(summary, step)
     for tag, value in numeric.items():
         writer.add_scalar(tag, value, step)
+
+
+def in_step_variance(estimator: Estimator, terms: Tensor, grad: Tensor) -> Tensor | None:
+    """Per replicate, the in-step estimate of Var(mean of the n terms); None for n = 1, which has none."""
+    return estimator.variance_of_mean(terms, grad) if terms.shape[-1] > 1 else None
+
+
+def scalars_over_steps(
+    theta: Tensor, grad: Tensor, variance: Tensor | None, replicate0: Tensor | None, diverged: Tensor,
+    objective: Objective, estimator: Estimator, sigma: float, theta_star: float | None, n: int,
+) -> dict[str, Tensor | None]:
+    """The scalars of each row: θ, gradient and variance are [steps, live replicates]; values are [steps]."""
+    value = objective.value(theta, sigma)
+    exact = objective.grad(theta, sigma)
+    analytic = estimator.closed_form_variance(objective, theta, sigma, n_samples=n)
+    return {
+        "theta/replicate0": replicate0,  # None once replicate 0 diverged: a diverged θ is never plotted
+        "theta/diverged": diverged,
+        **across_replicates(theta, theta_star),
+        "objective/mean": None if value is None else value.mean(-1),
+        "grad/mean": grad.mean(-1),
+        "grad/exact": None if exact is None else exact.mean(-1),
+        "grad/variance": None if variance is None else variance.mean(-1),
+        "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
+    }
+
+
+def step_scalars(
+    theta: Tensor, terms: Tensor, alive: Tensor, objective: Objective, estimator: Estimator, sigma: float,
+    theta_star: float | None = None, grad: Tensor | None = None,
+) -> dict[str, Tensor | None]:
+    """The scalars of one step over its live replicates, as 0-d tensors.
+
+    Per-replicate reductions of ``terms`` come first and only their [replicates] results are
+    masked, so a step never copies the [replicates, n_samples] terms.
+    """
+    grad = terms.mean(-1) if grad is None else grad
+    variance = in_step_variance(estimator, terms, grad)
+    rows = scalars_over_steps(theta[alive][None], grad[alive][None],
+                              None if variance is None else variance[alive][None],
+                              theta[0][None] if alive[0] else None, (~alive).sum()[None],
+                              objective, estimator, sigma, theta_star, terms.shape[-1])
+    return {tag: None if value is None else value[0] for tag, value in rows.items()}
+
+
+class StepLog:
+    """Logged steps' scalars and histograms on their way to TensorBoard, in step order."""
+
+    def __init__(self, writer: SummaryWriter, objective: Objective, estimator: Estimator, sigma: float,
+                 theta_star: float | None, n_samples: int) -> None:
+        self.writer, self.objective, self.estimator = writer, objective, estimator
+        self.sigma, self.theta_star, self.n = sigma, theta_star, n_samples
+        self.histograms: list[tuple[int, dict[str, Any]]] = []
+
+    def write_rows(self, history: History) -> None:
+        """Compute the scalars of every logged step in ``history``; write them with the held histograms."""
+        tags, table = [], []
+        steps = history.logged_steps
+        if steps:
+            k = len(steps)
+            theta = history.logged_theta()
+            variance = None if history.variance is None else history.variance[:k]
+            tags, table = scalar_table(scalars_over_steps(
+                theta, history.grad[:k], variance, theta[:, 0], theta.new_zeros(k),
+                self.objective, self.estimator, self.sigma, self.theta_star, self.n))
+        histograms = iter(self.histograms)
+        pending = next(histograms, None)
+        for step, values in zip(steps, table):
+            while pending is not None and pending[0] < step:
+                log_histogram(self.writer, *pending)
+                pending = next(histograms, None)
+            log_scalars(self.writer, step, tags, values)
+        while pending is not None:
+            log_histogram(self.writer, *pending)
+            pending = next(histograms, None)
+        self.histograms.clear()
+
+    def write_step(self, step: int, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> None:
+        """Compute and write one step's scalars over its live replicates (some have diverged)."""
+        scalars = step_scalars(theta, terms, alive, self.objective, self.estimator, self.sigma,
+                               self.theta_star, grad)
+        tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
+        log_scalars(self.writer, step, tags, values)
+
+    def add_histogram(self, step: int, histogram: dict[str, Any], hold: bool) -> None:
+        """Write a histogram, or ``hold`` it until the scalars of earlier steps are written."""
+        if hold:
+            self.histograms.append((step, histogram))
+        else:
+            log_histogram(self.writer, step, histogram)

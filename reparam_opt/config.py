@@ -1,21 +1,29 @@
-"""Typed schemas for every config, registered in Hydra's ConfigStore.
+"""Typed schemas for ``train.py``, registered in Hydra's ConfigStore; and the run-directory resolver.
 
 The YAML files under ``conf/`` extend these schemas (Hydra's "structured config schema"
 pattern), so a typo or a value of the wrong type fails at composition, before any work.
+
+``${fresh_dir:outputs/runs/<date>/<time>}`` claims an output directory with an atomic ``mkdir``:
+the first run to ask gets ``<time>``, a second one in the same second ``<time>_2``, and so on.
+The resolver is cached, and Hydra copies the cache of the sweep's config into each job's, so
+every job of a sweep sees the one directory its sweep claimed.
 """
 
+import os
 from dataclasses import dataclass
+from itertools import count
 from typing import Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING
+from hydra.utils import get_object
+from omegaconf import II, MISSING, DictConfig, OmegaConf
 
-from reparam_opt.run_dirs import register_resolvers
+from reparam_opt.estimators import ESTIMATORS, Estimator
 
 
 @dataclass
 class EstimatorConfig:
-    """An estimator function, made into a ``functools.partial`` by ``instantiate``."""
+    """An ``Estimator`` of ``reparam_opt.estimators`` by its path; ``instantiate`` gives it as a callable."""
 
     _target_: str = MISSING
     _partial_: bool = True
@@ -38,7 +46,7 @@ class ShiftedSquareConfig(ObjectiveConfig):
 class GaussianBumpConfig(ObjectiveConfig):
     """f(x) = exp(−kx²); k > 0."""
 
-    _target_: str = "reparam_opt.nonpolynomial.GaussianBump"
+    _target_: str = "reparam_opt.objectives.GaussianBump"
     k: float = 1.0
 
 
@@ -46,7 +54,7 @@ class GaussianBumpConfig(ObjectiveConfig):
 class CosineConfig(ObjectiveConfig):
     """f(x) = cos(kx); k > 0."""
 
-    _target_: str = "reparam_opt.nonpolynomial.Cosine"
+    _target_: str = "reparam_opt.objectives.Cosine"
     k: float = 1.0
 
 
@@ -91,6 +99,37 @@ class TrainConfig:
     device: str = "cpu"
     threads: Optional[int] = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
     return_metric: Optional[str] = None  # the summary metric train.py returns (an Optuna sweep minimises it)
+
+
+def estimator_of(estimator_cfg: DictConfig) -> Estimator:
+    """The ``Estimator`` that an ``estimator`` config's ``_target_`` names; ValueError if it names none."""
+    target = estimator_cfg._target_
+    try:
+        found = get_object(target)
+    except ImportError:  # Hydra's error for a path it cannot resolve
+        found = None
+    if not isinstance(found, Estimator):
+        raise ValueError(f"bad value estimator._target_={target}: must name an Estimator, "
+                         f"such as reparam_opt.estimators.{next(iter(ESTIMATORS))}")
+    return found
+
+
+def claim_fresh_dir(path: str) -> str:
+    """Create ``path``, or the first free ``path_2``, ``path_3``...; return the one created."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    for n in count(1):
+        candidate = path if n == 1 else f"{path}_{n}"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("fresh_dir"):
+        OmegaConf.register_new_resolver("fresh_dir", claim_fresh_dir, use_cache=True)
 
 
 def register_configs() -> None:

@@ -1,9 +1,16 @@
-"""Monte Carlo estimators of ∇θ E_{x~N(θ,σ²)}[f(x)].
+"""Monte Carlo estimators of ∇θ E_{x~N(θ,σ²)}[f(x)], and the registry that describes them.
 
 Each estimator is one function with the same signature, after DeepMind's mc_gradients:
 ``estimator(cost, dist, n_samples) -> Tensor[replicates, n_samples]``, the per-sample gradient
 terms for every replicate. Their mean over the last axis is the estimate; their sample
 variance over that axis, divided by n, is the in-step variance of the estimate.
+
+``@estimator(...)`` wraps the function in its ``Estimator``: what it costs in evaluations of f,
+the fewest samples it works with, how its in-step variance is estimated and where its closed-form
+variance comes from. ``ESTIMATORS`` lists them by name. A config's ``_target_`` names the
+``Estimator`` itself (``reparam_opt.estimators.score``), so a new estimator is a function, its
+entry in ``ESTIMATORS`` and a YAML file in ``conf/estimator/``. The terms and their variances are
+derived in docs/maths.md.
 
 The sampling estimators differentiate with torch autograd, never a hand-written f', so a new
 cost is one function. Per-sample terms come from a leaf per sample: pathwise differentiates
@@ -14,7 +21,8 @@ log q with respect to the draws themselves, since θ is a location parameter.
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -22,23 +30,99 @@ from torch.distributions import Normal, Weibull
 
 from reparam_opt.objectives import Objective
 
-
-class Estimator(Protocol):
-    def __call__(self, cost: Objective, dist: Normal, n_samples: int) -> Tensor: ...
-
-
-F = TypeVar("F", bound=Callable)
+#: The per-sample terms of one estimator: ``(cost, dist, n_samples) -> [replicates, n_samples]``.
+TermsFn = Callable[[Objective, Normal, int], Tensor]
 
 
-def costs(*, f_evals_per_sample: int, min_samples: int = 1) -> Callable[[F], F]:
-    """Declare what an estimator costs: evaluations of f per sample term, and the fewest samples it needs."""
+def sample_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor:
+    """Per replicate, the in-step estimate of Var(mean of n independent terms): sample variance / n.
 
-    def declare(estimator: F) -> F:
-        estimator.f_evals_per_sample = f_evals_per_sample  # type: ignore[attr-defined]
-        estimator.min_samples = min_samples  # type: ignore[attr-defined]
-        return estimator
+    ``mean`` (the terms' mean over the last axis, if the caller has it) saves a pass; the sample
+    variance is a norm of the centred terms, several times faster than ``Tensor.var`` on the CPU.
+    """
+    n = terms.shape[-1]
+    mean = terms.mean(-1) if mean is None else mean
+    return torch.linalg.vector_norm(terms - mean.unsqueeze(-1), dim=-1).square() / (n * (n - 1))
 
-    return declare
+
+def independent_terms(
+    estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int
+) -> Tensor | None:
+    """Independent terms: one term's variance, which the cost knows for this estimator if anyone does."""
+    closed_form = cost.per_sample_variances(theta, sigma).get(estimator.name)
+    return None if closed_form is None else closed_form()
+
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """An estimator's terms function and what the rest of the project needs to know about it."""
+
+    terms: TermsFn
+    #: Evaluations of f per sample term (0 for ``exact``, which uses the closed form).
+    f_evals_per_sample: int
+    #: The fewest samples per estimate it works with (2 for a leave-one-out baseline).
+    min_samples: int = 1
+    #: The in-step estimate of Var(mean of the terms), per replicate.
+    variance_of_mean: Callable[[Tensor, Optional[Tensor]], Tensor] = sample_variance_of_mean
+    #: n × Var(the n-sample estimate) in closed form: ``(estimator, cost, θ, σ, n) -> Tensor | None``.
+    closed_form: Callable[[Estimator, Objective, Tensor, float, int], Optional[Tensor]] = independent_terms
+
+    @property
+    def name(self) -> str:
+        return self.terms.__name__
+
+    def __call__(self, cost: Objective, dist: Normal, n_samples: int) -> Tensor:
+        return self.terms(cost, dist, n_samples)
+
+    def closed_form_variance(
+        self, cost: Objective, theta: Tensor, sigma: Tensor | float, n_samples: int = 1
+    ) -> Tensor | None:
+        """n × Var(the n-sample estimate) at θ, or None without a closed form.
+
+        For independent terms this is the variance of one term, whatever n; the leave-one-out
+        terms are correlated and their figure depends on n.
+        """
+        return self.closed_form(self, cost, theta, sigma, n_samples)
+
+    def f_evals_per_step(self, n_samples: int) -> int:
+        """Evaluations of f per replicate per step."""
+        return self.f_evals_per_sample * n_samples
+
+
+def estimator(**spec) -> Callable[[TermsFn], Estimator]:
+    """Make a terms function into its ``Estimator``: ``@estimator(f_evals_per_sample=1)``."""
+    return lambda terms: Estimator(terms, **spec)
+
+
+# Where the other estimators' closed-form variances come from.
+
+
+def no_variance(estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int) -> Tensor:
+    return torch.zeros_like(theta)
+
+
+def leave_one_out(
+    estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int
+) -> Tensor | None:
+    """n·Var of the leave-one-out estimate, from the score function's variance and moments of f.
+
+    n·Var(mean) = V_oracle + (Var f / σ² + (∇J)²)/(n − 1), V_oracle = V_score − 2J J'' − J²/σ²
+    (docs/maths.md, "The leave-one-out baseline").
+    """
+    if n < 2:
+        return None
+    parts = (score.closed_form_variance(cost, theta, sigma), cost.value(theta, sigma), cost.grad(theta, sigma),
+             cost.curvature(theta, sigma), cost.second_moment(theta, sigma))
+    if any(part is None for part in parts):
+        return None
+    v_score, value, grad, curvature, second = parts
+    s2 = sigma**2
+    oracle = v_score - 2.0 * value * curvature - value.square() / s2
+    return oracle + ((second - value.square()) / s2 + grad.square()) / (n - 1)
+
+
+# The estimators.
 
 
 def _per_sample_normal(dist: Normal, n_samples: int) -> tuple[Tensor, Normal]:
@@ -67,7 +151,7 @@ def _draws_and_log_density(dist: Normal, n_samples: int) -> tuple[Tensor, Tensor
     return x, q.log_prob(x)
 
 
-@costs(f_evals_per_sample=1)
+@estimator(f_evals_per_sample=1)
 def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Score function (REINFORCE): f(x) ∂θ log q(x), with x sampled and not differentiated."""
     x, log_q = _draws_and_log_density(dist, n_samples)
@@ -76,7 +160,7 @@ def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     return terms.neg_()
 
 
-@costs(f_evals_per_sample=1)
+@estimator(f_evals_per_sample=1)
 def pathwise(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Pathwise (reparameterisation): d f(θ + σε)/dθ through ``rsample``."""
     loc, q = _per_sample_normal(dist, n_samples)
@@ -85,7 +169,7 @@ def pathwise(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     return terms
 
 
-@costs(f_evals_per_sample=0)
+@estimator(f_evals_per_sample=0, closed_form=no_variance)
 def exact(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """The closed-form ∇J repeated n times: the zero-variance reference."""
     grad = cost.grad(dist.loc.detach(), dist.scale)
@@ -94,7 +178,20 @@ def exact(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     return grad.unsqueeze(-1).expand(*dist.batch_shape, n_samples)
 
 
-@costs(f_evals_per_sample=1, min_samples=2)
+def _leave_one_out_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor:
+    """Unbiased in-step estimate of Var(mean) for leave-one-out terms, which are correlated.
+
+    Exchangeable terms with variance V and pairwise covariance C: E[sample variance S] = V − C and
+    Var(mean) = S/n + C in expectation. For the leave-one-out baseline C = ∇J²/(n−1)², and
+    E[mean²] = ∇J² + Var(mean) gives C = E[mean² − S/n] / ((n−1)² + 1).
+    """
+    n = terms.shape[-1]
+    s_over_n = terms.var(-1) / n
+    return s_over_n + (terms.mean(-1).square() - s_over_n) / ((n - 1) ** 2 + 1)
+
+
+@estimator(f_evals_per_sample=1, min_samples=2, variance_of_mean=_leave_one_out_variance_of_mean,
+           closed_form=leave_one_out)
 def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Score function, leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∂θ log q(x_i); unbiased."""
     if n_samples < 2:
@@ -107,25 +204,11 @@ def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     return terms.neg_()
 
 
-def _score_baseline_variance_of_mean(terms: Tensor) -> Tensor:
-    """Unbiased in-step estimate of Var(mean) for leave-one-out terms, which are correlated.
-
-    Exchangeable terms with variance V and pairwise covariance C: E[sample variance S] = V − C and
-    Var(mean) = S/n + C in expectation. For the leave-one-out baseline C = ∇J²/(n−1)², and
-    E[mean²] = ∇J² + Var(mean) gives C = E[mean² − S/n] / ((n−1)² + 1).
-    """
-    n = terms.shape[-1]
-    s_over_n = terms.var(-1) / n
-    return s_over_n + (terms.mean(-1).square() - s_over_n) / ((n - 1) ** 2 + 1)
-
-
-score_baseline.variance_of_mean = _score_baseline_variance_of_mean  # type: ignore[attr-defined]
-
 #: 1/(σ√(2π)): the mass of the positive part of ∂θ N(x; θ, σ²), times σ.
 _MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@costs(f_evals_per_sample=2)
+@estimator(f_evals_per_sample=2)
 def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Coupled weak derivative of the Gaussian mean: (f(θ+σw) − f(θ−σw))/(σ√(2π)), w ~ Weibull(√2, 2).
 
@@ -141,25 +224,5 @@ def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
         return (cost(theta + sigma * w) - cost(theta - sigma * w)) * (_MV_CONSTANT / sigma)
 
 
-def variance_of_mean(estimator: str, terms: Tensor, mean: Tensor | None = None) -> Tensor:
-    """In-step estimate of Var(mean of the n terms): sample variance / n, unless the estimator has its own.
-
-    ``mean`` (the terms' mean over the last axis, if the caller has it) saves a pass; the sample
-    variance is a norm of the centred terms, several times faster than ``Tensor.var`` on the CPU.
-    """
-    own = getattr(globals().get(estimator), "variance_of_mean", None)
-    if own is not None:
-        return own(terms)
-    n = terms.shape[-1]
-    mean = terms.mean(-1) if mean is None else mean
-    return torch.linalg.vector_norm(terms - mean.unsqueeze(-1), dim=-1).square() / (n * (n - 1))
-
-
-def f_evals_per_step(estimator: Callable, n_samples: int) -> int:
-    """Evaluations of f per replicate per step (0 for ``exact``, which uses the closed form)."""
-    return getattr(getattr(estimator, "func", estimator), "f_evals_per_sample", 1) * n_samples
-
-
-def name_of(estimator: Callable) -> str:
-    """The estimator's name, also through the functools.partial that Hydra's ``_partial_`` makes."""
-    return getattr(estimator, "func", estimator).__name__
+#: The registry: every estimator by name, in the order tables and figures list them.
+ESTIMATORS: dict[str, Estimator] = {e.name: e for e in (score, score_baseline, pathwise, measure_valued, exact)}

@@ -1,7 +1,9 @@
-"""Statistics across replicates at one step, and the run's end-of-training metrics.
+"""θ's history, statistics across replicates, and the run's end-of-training metrics.
 
-Memory is O(replicates + steps): the tracker keeps one RMS error per step and a running path
-length per replicate, never the full trajectory.
+``History`` is the one buffer of θ that both consumers read: the end-of-run metrics
+(``MetricTracker``) and the logged scalars (``board.StepLog``). Memory is O(replicates + steps):
+the buffer holds a block of steps at a time, and the tracker keeps one RMS error per step and a
+running path length per replicate, never the full trajectory.
 """
 
 from __future__ import annotations
@@ -51,15 +53,63 @@ class RunMetrics:
     diverged: int
 
 
-class MetricTracker:
-    """Accumulates, step by step, what the end-of-run metrics need.
+class History:
+    """θ at consecutive steps while every replicate is alive, with the estimate and its in-step
+    variance at the steps that are logged.
 
-    While every replicate is alive, θ_t is only copied into a buffer row; the path lengths and
-    mean square errors of all buffered steps are computed together when it fills (or is flushed).
+    Recording a step is a row copy; the statistics of the whole block are computed together
+    when it fills, before a step with diverged replicates, and at the end of the run.
     """
 
-    #: Buffer rows × replicates stays under this many values.
+    #: Rows × replicates stays under this many values per buffer, and rows under MAX_ROWS.
     BUFFER_VALUES = 1 << 18
+    MAX_ROWS = 1024
+
+    def __init__(self, theta: Tensor, variance: bool) -> None:
+        rows = max(1, min(self.MAX_ROWS, self.BUFFER_VALUES // theta.numel()))
+        self.theta = theta.new_empty(rows, theta.numel())
+        self.grad = torch.empty_like(self.theta)
+        self.variance = torch.empty_like(self.theta) if variance else None
+        self.first_step, self.rows = 0, 0
+        #: The buffered rows that are logged, in order; row ``logged[i]``'s estimate is ``grad[i]``.
+        self.logged: list[int] = []
+
+    def add(self, step: int, theta: Tensor) -> None:
+        """Record θ at ``step``, the step after the last one recorded (or the first of a new block)."""
+        if self.rows == 0:
+            self.first_step = step
+        self.theta[self.rows].copy_(theta)
+        self.rows += 1
+
+    def log(self, grad: Tensor, variance: Tensor | None) -> None:
+        """Mark the step just added as logged, with its estimate and in-step variance."""
+        logged = len(self.logged)
+        self.grad[logged].copy_(grad)
+        if self.variance is not None:
+            self.variance[logged].copy_(variance)
+        self.logged.append(self.rows - 1)
+
+    @property
+    def full(self) -> bool:
+        return self.rows == len(self.theta)
+
+    @property
+    def logged_steps(self) -> list[int]:
+        return [self.first_step + row for row in self.logged]
+
+    def logged_theta(self) -> Tensor:
+        """θ at the logged steps, [logged steps, replicates]."""
+        if len(self.logged) == self.rows:  # every step logged: a view, no copy
+            return self.theta[: self.rows]
+        return self.theta[self.logged]
+
+    def clear(self) -> None:
+        self.rows = 0
+        self.logged.clear()
+
+
+class MetricTracker:
+    """Accumulates, step by step, what the end-of-run metrics need."""
 
     def __init__(self, theta0: Tensor, steps: int, theta_star: float | None) -> None:
         self.theta_star = theta_star
@@ -67,25 +117,21 @@ class MetricTracker:
         self.previous = self.theta0.clone()
         self.path_length = torch.zeros_like(self.theta0)
         self.mean_square_error = torch.full((steps + 1,), math.nan, device=theta0.device)
-        self.buffer = self.theta0.new_empty(max(1, min(1024, self.BUFFER_VALUES // self.theta0.numel())),
-                                            self.theta0.numel())
-        self.first_step, self.rows = 0, 0
 
-    def update(self, step: int, theta: Tensor, alive: Tensor, every_alive: bool = False) -> None:
-        """Record θ_step; replicates not ``alive`` (diverged) are left out of the statistics.
-
-        ``every_alive`` (the caller knows it already) takes the buffered path without masks.
-        """
-        theta = theta.detach()
-        if every_alive:
-            if self.rows == 0:
-                self.first_step = step
-            self.buffer[self.rows].copy_(theta)
-            self.rows += 1
-            if self.rows == len(self.buffer):
-                self.flush()
+    def fold(self, history: History) -> None:
+        """Add the buffered steps (consecutive, every replicate alive) to the statistics."""
+        if history.rows == 0:
             return
-        self.flush()
+        rows = history.theta[: history.rows]
+        path = torch.cat([self.previous.unsqueeze(0), rows]).diff(dim=0).abs_().sum(0)
+        self.path_length.add_(path)
+        self.previous.copy_(rows[-1])
+        if self.theta_star is not None:
+            errors = (rows - self.theta_star).square().mean(-1)
+            self.mean_square_error[history.first_step : history.first_step + history.rows] = errors
+
+    def update(self, step: int, theta: Tensor, alive: Tensor) -> None:
+        """Add θ at a step where some replicates have diverged; those are left out."""
         self.path_length += torch.where(alive, (theta - self.previous).abs(), 0.0)
         self.previous = torch.where(alive, theta, self.previous)
         if self.theta_star is None:
@@ -93,21 +139,8 @@ class MetricTracker:
         error = (theta[alive] - self.theta_star).square()
         self.mean_square_error[step] = error.mean() if error.numel() else math.nan
 
-    def flush(self) -> None:
-        """Fold the buffered steps (consecutive, every replicate alive) into the statistics."""
-        if self.rows == 0:
-            return
-        rows = self.buffer[: self.rows]
-        path = torch.cat([self.previous.unsqueeze(0), rows]).diff(dim=0).abs_().sum(0)
-        self.path_length.add_(path)
-        self.previous.copy_(rows[-1])
-        if self.theta_star is not None:
-            errors = (rows - self.theta_star).square().mean(-1)
-            self.mean_square_error[self.first_step : self.first_step + self.rows] = errors
-        self.rows = 0
-
     def finish(self, last_step: int, tolerance: float, alive: Tensor) -> RunMetrics:
-        self.flush()
+        """The metrics after ``last_step``; every step must have been folded in or updated."""
         rms = self.mean_square_error[: last_step + 1].sqrt().cpu()
         above = torch.nonzero(~(rms <= tolerance)).flatten()
         if not bool(rms[-1] <= tolerance):

@@ -1,9 +1,15 @@
 """Cost functions f(x) and, where they exist, the closed forms of J, its gradient and variances.
 
 An objective is a callable f; everything else is optional. A method that returns ``None``
-means "no closed form", and the caller simply does not report the analytic value.
-The formulas are those of REFERENCE.md; the leave-one-out variance is derived in
-``Objective.grad_variance`` and checked by quadrature in tests/test_objectives.py.
+means "no closed form", and the caller simply does not report the analytic value. An
+objective knows the moments of f that only it can know; how each estimator's variance follows
+from them is the estimator's business (``Estimator.closed_form_variance``). The formulas are
+derived in docs/maths.md and checked by quadrature in tests/test_estimator_pairs.py.
+
+The squares have every closed form. exp(−kx²) and cos(kx) are the non-polynomial costs where
+pathwise can lose (Mohamed, Rosca, Figurnov and Mnih 2020, JMLR, §3); with a = 1 + 4kσ² and
+b = 1 + 2kσ² below. The measure-valued variance on those two needs Dawson's integral, so it has
+no closed form here.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ class Optimum:
 
 class Objective:
     """Base class: override ``__call__``; override the closed forms only where they are known."""
+
+    #: The option of the ``objective`` config group, as the command line and error messages say it.
+    name: str = ""
 
     #: The minimiser θ* of J where it does not depend on θ0; None where J has no minimiser.
     theta_star: float | None = 0.0
@@ -63,58 +72,26 @@ class Objective:
         """Closed-form variances of one term, by estimator name, for estimators whose terms are independent."""
         return {}
 
-    def grad_variance(
-        self, estimator: str, theta: Tensor, sigma: Tensor | float, n_samples: int = 1
-    ) -> Tensor | None:
-        """n × Var(the n-sample estimate) of ``estimator`` at θ, or None without a closed form.
 
-        For independent terms this is the variance of one term, whatever n. The leave-one-out
-        terms are correlated and their figure depends on n (see ``_leave_one_out``).
-        """
-        if estimator == "exact":
-            return torch.zeros_like(theta)
-        if estimator == "score_baseline":
-            return self._leave_one_out(theta, sigma, n_samples)
-        closed_form = self.per_sample_variances(theta, sigma).get(estimator)
-        return None if closed_form is None else closed_form()
-
-    def _leave_one_out(self, theta: Tensor, sigma: Tensor | float, n: int) -> Tensor | None:
-        """n·Var of the leave-one-out estimate, from the score function's variance and moments of f.
-
-        With s = ∂θ log q = (x − θ)/σ², μ = J, g = ∇J, E[s²] = 1/σ², E[f s²] = J'' + J/σ²:
-        a term (f_i − m_{−i}) s_i, m_{−i} the mean of the other n − 1 values, has variance
-        V_oracle + Var f / ((n−1)σ²), where V_oracle = V_score − 2J J'' − J²/σ² is the variance
-        with the baseline E f; two terms have covariance g²/(n−1)². So n·Var(mean) =
-        V_oracle + (Var f / σ² + g²)/(n − 1). For f = x² at θ = 2, σ = 1, n = 10: 45.78.
-        """
-        if n < 2:
-            return None
-        parts = (self.per_sample_variances(theta, sigma).get("score"), self.value(theta, sigma),
-                 self.grad(theta, sigma), self.curvature(theta, sigma), self.second_moment(theta, sigma))
-        if any(part is None for part in parts):
-            return None
-        score, value, grad, curvature, second = parts
-        s2 = sigma**2
-        oracle = score() - 2.0 * value * curvature - value.square() / s2
-        return oracle + ((second - value.square()) / s2 + grad.square()) / (n - 1)
-
-
-def _check_k(objective: str, k: float, positive: bool) -> None:
+def _check_k(objective: Objective, positive: bool) -> None:
     """The one-line error for an out-of-domain k."""
+    k = objective.k
     if not math.isfinite(k) or (positive and k <= 0):
         allowed = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"objective.k={k} is not allowed for objective={objective}: k must be {allowed}")
+        raise ValueError(f"objective.k={k} is not allowed for objective={objective.name}: k must be {allowed}")
 
 
 class ShiftedSquare(Objective):
     """f(x) = (x − k)². With d = θ − k: J = d² + σ², ∇J = 2d, θ* = k, J* = σ²."""
+
+    name = "shifted_square"
 
     def __init__(self, k: float = 1.0) -> None:
         self.k = float(k)
         self.theta_star = self.k
 
     def validate(self) -> None:
-        _check_k("shifted_square", self.k, positive=False)
+        _check_k(self, positive=False)
 
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.k).square()
@@ -144,6 +121,8 @@ class ShiftedSquare(Objective):
 class Square(ShiftedSquare):
     """f(x) = x², the seed notebook's cost. J = θ² + σ², ∇J = 2θ, θ* = 0."""
 
+    name = "square"
+
     def __init__(self) -> None:
         super().__init__(k=0.0)
 
@@ -152,3 +131,107 @@ class Square(ShiftedSquare):
 
     def __call__(self, x: Tensor) -> Tensor:
         return x.square()  # (x − 0)² would make one more pass over the samples
+
+
+def _as_tensor(sigma: Tensor | float, like: Tensor) -> Tensor:
+    return torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
+
+
+class GaussianBump(Objective):
+    """f(x) = exp(−kx²), a bump with its MAXIMUM at 0: J = b^(−1/2) exp(−kθ²/b).
+
+    J > 0 falls towards its infimum 0 as |θ| → ∞ and never reaches it, so there is no θ*:
+    training on it runs (θ drifts outwards ever more slowly), but ``theta/rms_error`` and the
+    metrics built on θ* are not reported. The cost is here for the variance comparison.
+    """
+
+    name = "gaussian_bump"
+    theta_star = None
+
+    def __init__(self, k: float = 1.0) -> None:
+        self.k = float(k)
+
+    def validate(self) -> None:
+        _check_k(self, positive=True)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.exp(-self.k * x.square())
+
+    def value(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        b = 1.0 + 2.0 * self.k * _as_tensor(sigma, theta) ** 2
+        return b.rsqrt() * torch.exp(-self.k * theta.square() / b)
+
+    def grad(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        b = 1.0 + 2.0 * self.k * _as_tensor(sigma, theta) ** 2
+        return -2.0 * self.k * theta / b * self.value(theta, sigma)
+
+    def curvature(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        b = 1.0 + 2.0 * self.k * _as_tensor(sigma, theta) ** 2
+        return self.value(theta, sigma) * (4.0 * self.k**2 * theta.square() / b.square() - 2.0 * self.k / b)
+
+    def second_moment(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        a = 1.0 + 4.0 * self.k * _as_tensor(sigma, theta) ** 2
+        return a.rsqrt() * torch.exp(-2.0 * self.k * theta.square() / a)
+
+    def per_sample_variances(self, theta: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
+        k, s2 = self.k, _as_tensor(sigma, theta) ** 2
+        a = 1.0 + 4.0 * k * s2
+        decay = torch.exp(-2.0 * k * theta.square() / a) / a**2.5
+        g2 = self.grad(theta, sigma).square()
+        return {
+            "score": lambda: (1.0 + 4.0 * k * s2 + 16.0 * k**2 * theta.square() * s2) * decay / s2 - g2,
+            "pathwise": lambda: 4.0 * k**2 * (theta.square() + s2 * a) * decay - g2,
+        }
+
+
+class Cosine(Objective):
+    """f(x) = cos(kx): J = cos(kθ) exp(−k²σ²/2), minima at θ = (2m + 1)π/k, all with J* = −exp(−k²σ²/2).
+
+    θ* is the minimum nearest θ0. It is also the one the exact-gradient run reaches, since each
+    minimum's basin runs between the maxima at 2mπ/k on either side. From a maximum (kθ0/π even)
+    two minima are equally near and the exact gradient is zero: then there is no θ*.
+    """
+
+    name = "cosine"
+    theta_star = None  # depends on θ0: see ``optimum``
+
+    def __init__(self, k: float = 1.0) -> None:
+        self.k = float(k)
+
+    def validate(self) -> None:
+        _check_k(self, positive=True)
+
+    def optimum(self, theta0: float, sigma: float) -> Optimum | None:
+        half_turns = self.k * theta0 / math.pi  # minima at odd values, maxima at even ones
+        if math.isclose(half_turns / 2.0, round(half_turns / 2.0), rel_tol=0.0, abs_tol=1e-12):
+            return None
+        m = round((half_turns - 1.0) / 2.0)
+        return Optimum((2 * m + 1) * math.pi / self.k, -math.exp(-(self.k * sigma) ** 2 / 2.0))
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.cos(self.k * x)
+
+    def _damping(self, theta: Tensor, sigma: Tensor | float, power: float = 1.0) -> Tensor:
+        """exp(−power·k²σ²/2)."""
+        return torch.exp(-power * (self.k * _as_tensor(sigma, theta)) ** 2 / 2.0)
+
+    def value(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        return torch.cos(self.k * theta) * self._damping(theta, sigma)
+
+    def grad(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        return -self.k * torch.sin(self.k * theta) * self._damping(theta, sigma)
+
+    def curvature(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        return -(self.k**2) * self.value(theta, sigma)
+
+    def second_moment(self, theta: Tensor, sigma: Tensor | float) -> Tensor:
+        return (1.0 + torch.cos(2.0 * self.k * theta) * self._damping(theta, sigma, 4.0)) / 2.0
+
+    def per_sample_variances(self, theta: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
+        k, s2 = self.k, _as_tensor(sigma, theta) ** 2
+        cos2, sin2 = torch.cos(2.0 * k * theta), torch.sin(k * theta).square()
+        damp2, damp4 = self._damping(theta, sigma, 2.0), self._damping(theta, sigma, 4.0)
+        return {
+            "score": lambda: (1.0 + cos2 * (1.0 - 4.0 * k**2 * s2) * damp4) / (2.0 * s2) - k**2 * sin2 * damp2,
+            "pathwise": lambda: k**2 * ((1.0 - cos2 * damp4) / 2.0 - sin2 * damp2),
+        }

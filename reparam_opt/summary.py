@@ -37,18 +37,6 @@ def write_failure(path: Path, config: Any, error: BaseException) -> dict[str, An
     return summary
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config to dotted keys, for the hparams entry."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def one_line(summary: Mapping[str, Any]) -> str:
     """The run's final result as one line: status, metrics and wall time."""
     def fmt(value: Any) -> str:

@@ -14,9 +14,10 @@ from typing import Any, Callable, Mapping
 
 import torch
 from hydra.errors import CompactHydraException, InstantiationException
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from reparam_opt.config import estimator_of
 from reparam_opt.summary import METRIC_KEYS
 
 
@@ -68,19 +69,16 @@ def check_keys(cfg: DictConfig, rules: Mapping[str, Allowed], prefix: str = "") 
             rule.check(prefix + key, cfg[key])
 
 
-def min_samples_of(estimator: Callable) -> int:
-    """The fewest samples an estimator works with: its ``min_samples`` attribute, else 1."""
-    return getattr(getattr(estimator, "func", estimator), "min_samples", 1)
-
-
 def check_n_samples(estimator_cfg: DictConfig, n_samples: int) -> None:
     """``n_samples`` against what the configured estimator needs (say, 2 for a leave-one-out baseline)."""
-    target = estimator_cfg._target_
-    minimum = min_samples_of(get_object(target))
-    if n_samples < minimum:
-        name = target.rsplit(".", 1)[-1]
+    try:
+        estimator = estimator_of(estimator_cfg)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    if n_samples < estimator.min_samples:
         raise ConfigError(
-            f"bad value n_samples={n_samples}: must be an integer >= {minimum} for estimator={name}"
+            f"bad value n_samples={n_samples}: must be an integer >= {estimator.min_samples} "
+            f"for estimator={estimator.name}"
         )
 
 

@@ -9,8 +9,9 @@ import torch
 from torch.distributions import Normal
 
 from reparam_opt import estimators
+from reparam_opt.board import step_scalars
+from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.objectives import Square
-from reparam_opt.training import step_scalars
 from tests.closed_forms import central_moments, square_terms
 
 Z = 4.0  # standard errors allowed; with a fixed seed the test is deterministic
@@ -29,7 +30,7 @@ def draw(name: str, theta: float, sigma: float, replicates: int, n: int, seed: i
 def test_mean_is_the_exact_gradient(name: str, theta: float, sigma: float) -> None:
     terms = draw(name, theta, sigma, replicates=2000, n=50)
     assert terms.shape == (2000, 50)
-    variance = float(Square().grad_variance(name, torch.tensor(theta), sigma))
+    variance = float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), sigma))
     standard_error = math.sqrt(variance / terms.numel())
     assert abs(float(terms.mean()) - 2 * theta) < Z * standard_error
 
@@ -40,12 +41,12 @@ def test_closed_form_variance_matches_reference_terms(name: str, theta: float, s
     """The code's closed form equals the variance of REFERENCE.md's per-sample term, exactly."""
     mean, var, _ = central_moments(square_terms(name, theta, sigma))
     assert mean == pytest.approx(2 * theta, abs=1e-9)
-    assert float(Square().grad_variance(name, torch.tensor(theta), sigma)) == pytest.approx(var, rel=1e-9)
+    assert float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), sigma)) == pytest.approx(var, rel=1e-9)
 
 
 def test_reference_table_values() -> None:
     """REFERENCE.md: per-sample variance 87 (score) and 4 (pathwise) at θ=2, σ=1; 15 and 4 at θ=0."""
-    at = lambda name, theta: float(Square().grad_variance(name, torch.tensor(theta), 1.0))  # noqa: E731
+    at = lambda name, theta: float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), 1.0))  # noqa: E731
     assert (at("score", 2.0), at("pathwise", 2.0), at("score", 0.0), at("exact", 2.0)) == (87.0, 4.0, 15.0, 0.0)
 
 
@@ -66,7 +67,7 @@ def test_in_step_variance_estimate(name: str, n: int) -> None:
     terms = draw(name, theta, sigma, replicates=replicates, n=n, seed=1)
     theta_t = torch.full((replicates,), theta, dtype=torch.float64)
     alive = torch.ones(replicates, dtype=torch.bool)
-    logged = step_scalars(theta_t, terms, alive, Square(), name, sigma)
+    logged = step_scalars(theta_t, terms, alive, Square(), ESTIMATORS[name], sigma)
     _, var, m4 = central_moments(square_terms(name, theta, sigma))
     assert float(logged["grad/variance_analytic"]) == pytest.approx(var / n, rel=1e-9)
     # Var of the unbiased sample variance of n terms: μ4/n − σ⁴(n−3)/(n(n−1)).
@@ -77,7 +78,7 @@ def test_in_step_variance_estimate(name: str, n: int) -> None:
 
 def test_no_in_step_variance_from_one_sample() -> None:
     terms = draw("pathwise", 1.0, 1.0, replicates=8, n=1)
-    logged = step_scalars(torch.ones(8), terms, torch.ones(8, dtype=torch.bool), Square(), "pathwise", 1.0)
+    logged = step_scalars(torch.ones(8), terms, torch.ones(8, dtype=torch.bool), Square(), estimators.pathwise, 1.0)
     assert logged["grad/variance"] is None
     assert float(logged["grad/variance_analytic"]) == pytest.approx(4.0)
 

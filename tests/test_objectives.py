@@ -12,8 +12,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from reparam_opt.nonpolynomial import Cosine, GaussianBump
-from reparam_opt.objectives import Optimum, ShiftedSquare, Square
+from reparam_opt.objectives import Cosine, GaussianBump, Optimum, ShiftedSquare, Square
 from reparam_opt.training import train
 from tests.conftest import run_train, scalars
 

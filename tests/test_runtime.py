@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from reparam_opt.progress import interactive
+from reparam_opt.runtime import interactive
 from reparam_opt.runtime import keep_freed_memory, threads_per_job
 from reparam_opt.summary import sweep_value
-from reparam_opt.training import POINTS_PER_SERIES, cadence
+from reparam_opt.recorder import POINTS_PER_SERIES, cadence
 
 
 @pytest.mark.parametrize("steps", [1, 200, 1000, 1001, 5000, 123457])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reparam_opt.run_dirs import claim_fresh_dir
+from reparam_opt.config import claim_fresh_dir
 from reparam_opt.training import train
 from tests.conftest import scalars
 

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from reparam_opt.summary import METRIC_KEYS
-from reparam_opt.sweep_report import write_report
+from reparam_opt.sweep_summary.report import write_report
 from reparam_opt.training import train
 from tests.conftest import ROOT, run_train
 

@@ -12,18 +12,17 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch import Tensor
 
+from reparam_opt.estimators import estimator
 from reparam_opt.objectives import Square
 from reparam_opt.training import train
 from reparam_opt.validation import ConfigError, check_objective, check_train_config
 from tests.conftest import run_train
 
 
+@estimator(f_evals_per_sample=1, min_samples=2)
 def pairwise(cost, dist, n_samples: int) -> Tensor:
     """A stand-in for an estimator that needs two samples, such as a leave-one-out baseline."""
     return torch.zeros(*dist.batch_shape, n_samples)
-
-
-pairwise.min_samples = 2
 
 
 class Bump(Square):

@@ -15,8 +15,9 @@ import pytest
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reparam_opt.variance_config import register_variance_configs
-from reparam_opt.variance_study import chunk_bounds, study, variance_interval
+from reparam_opt.estimators import pathwise, score
+from reparam_opt.variance.config import register_variance_configs
+from reparam_opt.variance.study import chunk_bounds, study, variance_interval
 from tests.closed_forms import central_moments, square_terms
 from tests.conftest import compose_config
 
@@ -215,8 +216,8 @@ def test_leave_one_out_closed_form_depends_on_n(variance_cfg) -> None:
     assert [r["per_sample_closed_form"] for r in rows] == pytest.approx([42 + 34, 42 + 34 / 9])
 
 
-@pytest.mark.parametrize("target,low,high", [("reparam_opt.nonpolynomial.Cosine", 1.06, 1.07),
-                                             ("reparam_opt.nonpolynomial.GaussianBump", 0.86, 0.88)])
+@pytest.mark.parametrize("target,low,high", [("reparam_opt.objectives.Cosine", 1.06, 1.07),
+                                             ("reparam_opt.objectives.GaussianBump", 0.86, 0.88)])
 def test_closed_forms_cross_where_the_readme_says(target: str, low: float, high: float) -> None:
     """README: at θ = σ = 1 the closed-form per-sample variances of score and pathwise cross once for k in
     (0.05, 10], at k ≈ 1.06 for cos(kx) and k ≈ 0.87 for exp(−kx²); pathwise is lower before, higher after."""
@@ -224,8 +225,8 @@ def test_closed_forms_cross_where_the_readme_says(target: str, low: float, high:
 
     ks = np.linspace(0.05, 10, 4000)
     theta = torch.tensor(1.0, dtype=torch.float64)
-    gap = np.array([float(get_class(target)(k).grad_variance("pathwise", theta, 1.0)
-                          - get_class(target)(k).grad_variance("score", theta, 1.0)) for k in ks])
+    gap = np.array([float(pathwise.closed_form_variance(get_class(target)(k), theta, 1.0)
+                          - score.closed_form_variance(get_class(target)(k), theta, 1.0)) for k in ks])
     crossings = ks[1:][np.diff(np.sign(gap)) != 0]
     assert len(crossings) == 1 and low < crossings[0] < high
     assert gap[0] < 0 < gap[-1]

@@ -1,15 +1,12 @@
-"""Summarise a finished sweep from what its jobs wrote: a Hydra callback and a command.
+"""A sweep's jobs, read back from what they wrote, grouped into configurations and aggregated.
 
-The callback (registered in ``conf/config.yaml`` under ``hydra.callbacks``) runs once at the
-end of every multirun, with any launcher: it re-runs nothing and reads only each job's
-``summary.json``, ``.hydra/overrides.yaml`` and TensorBoard event files. Jobs that differ only
-in ``seed`` form one configuration. A job without a complete summary.json is listed as failed.
-``python -m reparam_opt.sweep_summary SWEEP_DIR`` writes the same summary for an existing sweep.
+Only each job's ``summary.json``, ``.hydra/overrides.yaml`` and TensorBoard event files are
+read, so this works with any launcher and re-runs nothing. Jobs that differ only in ``seed`` form
+one configuration. A job without a complete summary.json is recorded as failed, never raised.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import dataclass, field
@@ -19,8 +16,6 @@ from typing import Any, Iterable
 import numpy as np
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from reparam_opt.summary import METRIC_KEYS
@@ -31,11 +26,8 @@ log = logging.getLogger(__name__)
 SEED_KEY = "seed"
 #: Statuses of a job that ran to its end (``diverged``: every replicate did); any other is a failure.
 FINISHED = ("completed", "diverged")
-CURVE_TAGS = {
-    "rms_error": "theta/rms_error",
-    "theta_path": "theta/replicate0",
-    "grad_variance": "grad/variance",
-}
+#: The scalar series the comparison figure draws, each a median over a configuration's seeds.
+CURVE_TAGS = ("theta/mean", "theta/q05", "theta/q95", "theta/rms_error", "grad/variance", "theta/diverged")
 
 
 @dataclass
@@ -46,9 +38,9 @@ class ConfigCurves:
     #: Colour family (one per value of the first varying key) and shade within it (0 light to 1 dark).
     hue: str = ""
     shade: float = 1.0
-    rms_error: tuple[np.ndarray, np.ndarray] | None = None
-    theta_path: tuple[np.ndarray, np.ndarray] | None = None
-    grad_variance: tuple[np.ndarray, np.ndarray] | None = None
+    #: Median over seeds of each tag of ``CURVE_TAGS`` that was logged; ``theta/diverged`` as a
+    #: percentage of the replicates.
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,48 +172,19 @@ def scalar_series(run_dir: Path, tags: Iterable[str]) -> dict[str, dict[int, flo
 
 
 def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> ConfigCurves:
-    """Median over seeds of θ's RMS error and the gradient variance; θ of replicate 0 of the first seed."""
+    """Each series of ``CURVE_TAGS`` as its median over the configuration's finished seeds."""
     result = ConfigCurves(name, hue, shade)
     done = group.finished
-    read = [scalar_series(j.path, CURVE_TAGS.values()) for j in done]
-    for attr, tag in CURVE_TAGS.items():
-        series = [job[tag] for job in (read[:1] if attr == "theta_path" else read)]
+    read = [scalar_series(j.path, CURVE_TAGS) for j in done]
+    for job, logged in zip(done, read):
+        replicates = job.summary.get("config", {}).get("replicates")
+        if isinstance(replicates, int) and replicates > 0:
+            logged["theta/diverged"] = {s: 100.0 * v / replicates for s, v in logged["theta/diverged"].items()}
+    for tag in CURVE_TAGS:
+        series = [job[tag] for job in read]
         steps = np.array(sorted({s for one in series for s in one}), dtype=int)
         if not len(steps):
             continue
         table = np.array([[one.get(int(s), np.nan) for s in steps] for one in series])
-        setattr(result, attr, (steps, np.nanmedian(table, axis=0)))
+        result.series[tag] = (steps, np.nanmedian(table, axis=0))
     return result
-
-
-class SweepSummary(Callback):
-    """Hydra callback: write summary.md, summary.csv and comparison.png when a multirun ends."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from reparam_opt.sweep_report import write_report  # matplotlib only when a sweep ends
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        write_report(sweep_dir)
-        failed = [job.path.name for job in find_jobs(sweep_dir) if job.summary is None]
-        if failed:  # the summary is written; now the sweep reports its failures and exits 1
-            log.error("%d sweep job(s) failed (%s); see %s", len(failed), ", ".join(failed),
-                      sweep_dir / "summary.md")
-            # Hydra turns a callback's exception into a warning; SystemExit is not an Exception.
-            raise SystemExit(1)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Summarise a finished sweep directory (re-runs nothing).")
-    parser.add_argument("sweep_dir", type=Path)
-    args = parser.parse_args()
-    if not args.sweep_dir.is_dir():
-        parser.error(
-            f"{args.sweep_dir} is not a directory; expected a sweep dir like outputs/multirun/<date>/<time>"
-        )
-    from reparam_opt.sweep_report import write_report
-
-    print(write_report(args.sweep_dir) / "summary.md")
-
-
-if __name__ == "__main__":
-    main()

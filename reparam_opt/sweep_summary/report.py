@@ -10,9 +10,9 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.plots import comparison_figure
 from reparam_opt.summary import METRIC_KEYS
-from reparam_opt.sweep_summary import (
+from reparam_opt.sweep_summary.figure import comparison_figure
+from reparam_opt.sweep_summary.jobs import (
     ConfigCurves,
     ConfigGroup,
     aggregate,
@@ -106,8 +106,11 @@ def styled_curves(groups: list[ConfigGroup], keys: list[str]) -> list[ConfigCurv
     ]
 
 
-def write_report(sweep_dir: Path) -> Path:
-    """Summarise ``sweep_dir`` into itself; return it. A sweep with no jobs gets a summary saying so."""
+def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
+    """Summarise ``sweep_dir`` into itself; return its failed jobs as (path, problem).
+
+    A sweep with no jobs gets a summary saying so.
+    """
     groups = group_jobs(find_jobs(sweep_dir))
     keys = varying_keys(groups)
     rows = [
@@ -149,4 +152,4 @@ def write_report(sweep_dir: Path) -> Path:
         len(rows),
         len(failed),
     )
-    return sweep_dir
+    return failed

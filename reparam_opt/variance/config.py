@@ -29,7 +29,7 @@ class SweepConfig:
 
 @dataclass
 class VarianceConfig:
-    """The top level of the variance study. README.md, "The variance study", explains each key."""
+    """The top level of the variance study. docs/reference.md, "The variance study", explains each key."""
 
     #: Estimator configs keyed by name, filled by ``estimator@estimators.<name>`` in the defaults list.
     estimators: Dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,7 @@ import math
 import zlib
 from dataclasses import dataclass, replace
 from statistics import NormalDist
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +21,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.distributions import Normal
 
-from reparam_opt.estimators import name_of
+from reparam_opt.config import estimator_of
+from reparam_opt.estimators import Estimator
 from reparam_opt.objectives import Objective
-from reparam_opt.runtime import keep_freed_memory
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
 POINT_KEYS = ("n_samples", "theta", "sigma")
@@ -99,7 +99,7 @@ def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
 
 
 def estimates(
-    estimator: Callable, point: Point, repetitions: int, chunk_elements: int, device: str, dtype: torch.dtype
+    estimator: Estimator, point: Point, repetitions: int, chunk_elements: int, device: str, dtype: torch.dtype
 ) -> torch.Tensor:
     """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time.
 
@@ -137,10 +137,10 @@ def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
     return math.exp(centre - z * se), math.exp(centre + z * se)
 
 
-def closed_form(name: str, point: Point) -> float | None:
-    """The closed-form variance of the n-sample estimate, grad_variance / n, or None without one."""
-    per_sample = point.objective.grad_variance(
-        name, torch.tensor(point.theta, dtype=torch.float64), point.sigma, n_samples=int(point.n_samples)
+def closed_form(estimator: Estimator, point: Point) -> float | None:
+    """The closed-form variance of the n-sample estimate, or None without one."""
+    per_sample = estimator.closed_form_variance(
+        point.objective, torch.tensor(point.theta, dtype=torch.float64), point.sigma, n_samples=int(point.n_samples)
     )
     return None if per_sample is None else float(per_sample) / point.n_samples
 
@@ -148,8 +148,7 @@ def closed_form(name: str, point: Point) -> float | None:
 def study(cfg: DictConfig) -> list[dict[str, Any]]:
     """One row per (point, estimator): the measured variance, its interval and its closed form."""
     check(cfg)
-    keep_freed_memory()  # every chunk's temporaries reuse the previous chunk's pages
-    estimators = {key: instantiate(node) for key, node in cfg.estimators.items()}
+    estimators = {key: estimator_of(node) for key, node in cfg.estimators.items()}
     rows: list[dict[str, Any]] = []
     for index, value in enumerate(cfg.sweep.points):
         point = point_at(cfg, cfg.sweep.parameter, value)
@@ -162,16 +161,15 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def measure(
-    key: str, estimator: Callable, point: Point, index: int, value: float, cfg: DictConfig
+    key: str, estimator: Estimator, point: Point, index: int, value: float, cfg: DictConfig
 ) -> dict[str, Any]:
     """Draw one point's estimates for one estimator and summarise them."""
-    name = name_of(estimator)
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
     dtype = DTYPES[cfg.dtype]
     x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype).numpy()
     variance = float(np.var(x, ddof=1))
     low, high = variance_interval(x, cfg.confidence)
-    expected = closed_form(name, point)
+    expected = closed_form(estimator, point)
     exact = point.objective.grad(torch.tensor(point.theta, dtype=torch.float64), point.sigma)
     n = point.n_samples
     return {
@@ -195,9 +193,9 @@ def measure(
 
 def closed_form_curve(cfg: DictConfig, key: str, grid: np.ndarray) -> np.ndarray | None:
     """The closed form along the sweep, on a fine grid of the swept parameter, for the figure."""
-    name = name_of(instantiate(cfg.estimators[key]))
+    estimator = estimator_of(cfg.estimators[key])
     points = [point_at(cfg, cfg.sweep.parameter, float(v)) for v in grid]
-    values = [closed_form(name, point) for point in points]
+    values = [closed_form(estimator, point) for point in points]
     if any(v is None for v in values):
         return None
     scale = np.array([p.n_samples for p in points]) if cfg.sweep.per_sample else 1.0

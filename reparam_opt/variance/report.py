@@ -1,32 +1,20 @@
-"""The variance study: ``python -m reparam_opt.variance`` (Hydra app; config ``conf/variance.yaml``).
-
-It repeats the seed notebook's experiment (θ = 2, σ = 1, n from 10 to 10⁵, 100 repetitions)
-for every configured estimator and writes the table to the console and ``variance.csv``, and
-the log-log figure to ``variance.png`` and TensorBoard, all in the run directory.
-"""
+"""The variance study's outputs: ``variance.csv``, ``variance.png``, the TensorBoard figure and the console table."""
 
 from __future__ import annotations
 
 import csv
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import hydra
 import numpy as np
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.config import register_configs
-from reparam_opt.plots import variance_figure
-from reparam_opt.variance_config import register_variance_configs
-from reparam_opt.variance_study import closed_form_curve, study
+from reparam_opt.variance.figure import variance_figure
+from reparam_opt.variance.study import closed_form_curve, study
 
 log = logging.getLogger(__name__)
-register_configs()
-register_variance_configs()
 
 COLUMNS = (
     "estimator",
@@ -99,16 +87,3 @@ def table(rows: Sequence[dict[str, Any]], per_sample: bool, confidence: float) -
 
 def fmt(value: float | None, scale: float = 1.0) -> str:
     return "–" if value is None else f"{value * scale:.3g}"
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="variance")
-def main(cfg: DictConfig) -> None:
-    try:
-        rows = run_study(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except ValueError as err:
-        sys.exit(f"error: {err}")
-    print(table(rows, cfg.sweep.per_sample, cfg.confidence))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,96 @@
+"""What a run records at each step, and when: θ for the end-of-run metrics, scalars and histograms for TensorBoard.
+
+Scalars go to TensorBoard at a cadence of about ``POINTS_PER_SERIES`` points per run (see
+``cadence``); the per-sample histogram every ``HISTOGRAM_EVERY_LOGS``-th logged step. The last
+step, and the step an interrupted run stops at, get both. While every replicate is alive, a
+step only copies θ (and, when logged, the estimate and its in-step variance) into the run's
+``History``; its statistics are computed a block at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+
+from reparam_opt.board import StepLog, histogram_of, in_step_variance, log_scalars
+from reparam_opt.estimators import Estimator
+from reparam_opt.metrics import History, MetricTracker
+from reparam_opt.objectives import Objective
+
+#: Logged points per scalar series when ``log_every`` is null: TensorBoard keeps 1000 by default.
+POINTS_PER_SERIES = 1000
+
+#: With ``histogram_every`` null, the per-sample histogram goes with every 10th logged step.
+HISTOGRAM_EVERY_LOGS = 10
+
+
+def cadence(steps: int, log_every: int | None, histogram_every: int | None) -> tuple[int, int]:
+    """Steps between logged scalars and between histograms (the last step always gets both)."""
+    scalars = log_every if log_every is not None else max(1, math.ceil(steps / POINTS_PER_SERIES))
+    return scalars, histogram_every if histogram_every is not None else HISTOGRAM_EVERY_LOGS * scalars
+
+
+class Survivors:
+    """Which replicates are still alive: a replicate dies once |θ| passes ``bound`` or its gradient is not finite."""
+
+    def __init__(self, theta: Tensor, bound: float) -> None:
+        self.bound = bound
+        self.mask = theta.new_ones(theta.shape, dtype=bool)
+        self.total = self.count = theta.numel()
+
+    def update(self, theta: Tensor, grad: Tensor) -> None:
+        self.mask &= theta.abs().le(self.bound) & grad.isfinite()
+        self.count = int(self.mask.sum())  # the one host sync per step
+
+    @property
+    def every(self) -> bool:
+        return self.count == self.total
+
+    @property
+    def none(self) -> bool:
+        return self.count == 0
+
+
+class Recorder:
+    """Records each step of a run: into the θ history and the metric tracker, and to TensorBoard."""
+
+    def __init__(self, writer: SummaryWriter, theta: Tensor, objective: Objective, estimator: Estimator,
+                 sigma: float, theta_star: float | None, n_samples: int, steps: int,
+                 log_every: int | None, histogram_every: int | None) -> None:
+        self.writer, self.theta = writer, theta
+        self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
+        self.history = History(theta, variance=n_samples > 1)
+        self.tracker = MetricTracker(theta, steps, theta_star)
+        self.step_log = StepLog(writer, objective, estimator, sigma, theta_star, n_samples)
+        self.estimator = estimator
+
+    def record(self, step: int, terms: Tensor, grad: Tensor, survivors: Survivors, final: bool) -> None:
+        """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step."""
+        logged = final or step % self.log_every == 0
+        histogram = final or step % self.histogram_every == 0
+        if survivors.every:
+            self.history.add(step, self.theta)
+            if logged:
+                self.history.log(grad, in_step_variance(self.estimator, terms, grad))
+            if histogram:
+                self.step_log.add_histogram(step, histogram_of(terms), hold=bool(self.history.logged))
+            if self.history.full:
+                self.flush()
+            return
+        self.flush()
+        self.tracker.update(step, self.theta, survivors.mask)
+        if survivors.none:  # nothing left to describe but the count's last point
+            log_scalars(self.writer, step, ["theta/diverged"], [float(survivors.total)])
+            return
+        if logged:
+            self.step_log.write_step(step, self.theta, terms, grad, survivors.mask)
+        if histogram:
+            self.step_log.add_histogram(step, histogram_of(terms[survivors.mask]), hold=False)
+
+    def flush(self) -> None:
+        """Fold the buffered block into the metrics and write its logged steps."""
+        self.tracker.fold(self.history)
+        self.step_log.write_rows(self.history)
+        self.history.clear()

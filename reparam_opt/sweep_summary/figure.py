@@ -1,0 +1,151 @@
+"""The sweep's comparison figure (matplotlib, Agg): θ's spread per estimator, its RMS error, and its noise.
+
+Panels, each over the steps, every series a median over a configuration's seeds:
+
+- one per estimator (or per value of the first swept key): θ's mean across replicates with its
+  5–95% band, one shade per value of the other swept keys, and the exact-gradient run as a
+  dashed line where the sweep has one, so that the estimators' spreads sit side by side on one
+  θ axis;
+- the RMS error of θ on a log axis, every configuration;
+- the in-step variance of the gradient estimate on a log axis, where some configuration logged
+  one (n ≥ 2), and the share of replicates diverged, where some replicate did. A sweep with
+  neither gets no such panel: no panel is ever empty.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files and TensorBoard only; never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from reparam_opt.sweep_summary.jobs import ConfigCurves  # noqa: E402
+
+FAMILIES = ("Oranges", "Blues", "Greys", "Greens", "Purples", "Reds")
+KNOWN = {"score": "Oranges", "pathwise": "Blues", "exact": "Greys"}
+
+#: The hue drawn as a reference line in every θ panel rather than in a panel of its own.
+REFERENCE = "exact"
+
+#: Beyond this many hues, the θ bands share one panel.
+MAX_THETA_PANELS = 4
+
+
+def line_colours(configs: Sequence[ConfigCurves]) -> list[tuple]:
+    """A colour family per hue (estimator), darker for later values of the other keys."""
+    hues = list(dict.fromkeys(c.hue for c in configs))
+    family = {h: KNOWN.get(h, FAMILIES[(3 + i) % len(FAMILIES)]) for i, h in enumerate(hues)}
+    return [plt.get_cmap(family[c.hue])(0.4 + 0.55 * c.shade) for c in configs]
+
+
+def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
+    """The panels of the module docstring, two or three to a row, with one legend of configurations."""
+    colour = dict(zip((id(c) for c in configs), line_colours(configs)))
+    hues = list(dict.fromkeys(c.hue for c in configs if c.hue != REFERENCE))
+    groups = [[c for c in configs if c.hue == h] for h in hues] if len(hues) <= MAX_THETA_PANELS else [
+        [c for c in configs if c.hue != REFERENCE]]
+    reference = [c for c in configs if c.hue == REFERENCE]
+    extra = [tag for tag in ("grad/variance", "theta/diverged") if any(_positive(c, tag) for c in configs)]
+    panels = len(groups) + 1 + len(extra)
+    columns = 2 if panels <= 4 else 3
+    rows = math.ceil(panels / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 4.2 * rows), layout="constrained",
+                             squeeze=False)
+    axes = list(axes.flat)
+    for ax in axes[panels:]:
+        ax.remove()
+
+    theta_axes = axes[: len(groups)]
+    for ax, group in zip(theta_axes, groups):
+        _theta_panel(ax, group, reference, colour)
+    if len(theta_axes) > 1:  # one θ scale, so the spreads compare at a glance
+        low = min(ax.get_ylim()[0] for ax in theta_axes)
+        high = max(ax.get_ylim()[1] for ax in theta_axes)
+        for ax in theta_axes:
+            ax.set_ylim(low, high)
+
+    _log_panel(axes[len(groups)], configs, colour, "theta/rms_error",
+               "RMS error of θ over replicates (log axis)", "RMS of θ − θ*")
+    for ax, tag in zip(axes[len(groups) + 1 :], extra):
+        if tag == "grad/variance":
+            _log_panel(ax, configs, colour, tag, "in-step variance of the gradient estimate (log axis)",
+                       "variance of the n-sample estimate")
+        else:
+            _line_panel(ax, configs, colour, tag, "replicates diverged (|θ| > 10⁶ or not finite)",
+                        "% of replicates")
+    handles = [Line2D([], [], color=colour[id(c)], lw=1.4, label=c.label) for c in configs]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, title="configuration")
+    fig.suptitle(title)
+    return fig
+
+
+def _positive(config: ConfigCurves, tag: str) -> bool:
+    values = config.series.get(tag, (None, np.array([])))[1]
+    return bool(np.any(values > 0))
+
+
+def _theta_panel(ax: Axes, group: list[ConfigCurves], reference: list[ConfigCurves], colour: dict) -> None:
+    """θ's mean and 5–95% band for each configuration of one hue, and the reference run's mean."""
+    for config in group:
+        if "theta/mean" not in config.series:
+            continue
+        steps, mean = config.series["theta/mean"]
+        ax.plot(steps, mean, color=colour[id(config)], lw=1.4)
+        if "theta/q05" in config.series and "theta/q95" in config.series:
+            ax.fill_between(steps, config.series["theta/q05"][1], config.series["theta/q95"][1],
+                            color=colour[id(config)], alpha=0.25, lw=0)
+    for config in reference[:1]:  # the exact run does not depend on the other swept keys
+        if "theta/mean" in config.series:
+            ax.plot(*config.series["theta/mean"], color="black", lw=1.0, ls="--", label="exact gradient")
+    ax.axhline(0.0, color="0.6", lw=0.6)
+    names = ", ".join(dict.fromkeys(c.hue for c in group)) or "all jobs"
+    ax.set_title(f"θ with {names}: mean and 5–95% band across replicates", fontsize=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel("θ")
+    ax.grid(True, alpha=0.3)
+    if reference:
+        ax.legend(fontsize=8, loc="upper right")
+
+
+def _log_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str,
+               ylabel: str) -> None:
+    """Every configuration's ``tag`` on a log axis; series with nothing positive are listed, not drawn."""
+    absent, floor = [], []
+    for config in configs:
+        steps, values = config.series.get(tag, (np.array([]), np.array([])))
+        keep = values > 1e-12  # the exact gradient's zeros cannot be drawn on a log axis
+        if not np.any(keep):
+            absent.append(config.label)
+            continue
+        ax.plot(steps[keep], values[keep], color=colour[id(config)], lw=1.4, label=config.label)
+        if values[-1] > 1e-8:
+            floor.append(float(values[-1]))
+    ax.set_yscale("log")
+    if floor:  # the exact gradient's error falls to 1e-19: let it leave the axis, keep the rest legible
+        ax.set_ylim(bottom=min(floor) / 4)
+    if absent:
+        ax.text(0.02, 0.02, "not shown (zero, or n_samples = 1):\n" + "\n".join(absent), transform=ax.transAxes,
+                fontsize=7, va="bottom", color="0.35")
+    _finish(ax, title, ylabel)
+
+
+def _line_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str,
+                ylabel: str) -> None:
+    for config in configs:
+        if tag in config.series:
+            ax.plot(*config.series[tag], color=colour[id(config)], lw=1.4, label=config.label)
+    _finish(ax, title, ylabel)
+
+
+def _finish(ax: Axes, title: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)

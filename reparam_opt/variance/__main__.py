@@ -1,0 +1,31 @@
+"""``python -m reparam_opt.variance``: measure, write the outputs, print the table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from reparam_opt.config import register_configs
+from reparam_opt.runtime import keep_freed_memory
+from reparam_opt.variance.config import register_variance_configs
+from reparam_opt.variance.report import run_study, table
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="variance")
+def main(cfg: DictConfig) -> None:
+    keep_freed_memory()  # every chunk's temporaries reuse the previous chunk's pages
+    try:
+        rows = run_study(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    print(table(rows, cfg.sweep.per_sample, cfg.confidence))
+
+
+if __name__ == "__main__":
+    register_configs()
+    register_variance_configs()
+    main()
