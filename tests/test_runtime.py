@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from reparam_opt.runtime import interactive
-from reparam_opt.runtime import keep_freed_memory, threads_per_job
+from reparam_opt.runtime import _glibc, threads_per_job
 from reparam_opt.summary import sweep_value
 from reparam_opt.recorder import POINTS_PER_SERIES, cadence
 
@@ -72,7 +72,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 _PAGES_PER_TEMPORARY = 1000 * 1000 * 4 // 4096
 
 
-@pytest.mark.skipif(not keep_freed_memory(), reason="keep_freed_memory applies to glibc only")
+@pytest.mark.slow
+@pytest.mark.skipif(_glibc() is None, reason="keep_freed_memory applies to glibc only")
 def test_keep_freed_memory_stops_refaulting_a_steps_temporaries() -> None:
     """By default glibc hands a step's 4 MB temporaries back and faults them in again; kept, they are reused.
 

@@ -65,14 +65,16 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     theta_axes = axes[: len(groups)]
     for ax, group in zip(theta_axes, groups):
         _theta_panel(ax, group, reference, colour)
-    if len(theta_axes) > 1:  # one θ scale, so the spreads compare at a glance
-        low = min(ax.get_ylim()[0] for ax in theta_axes)
-        high = max(ax.get_ylim()[1] for ax in theta_axes)
-        for ax in theta_axes:
-            ax.set_ylim(low, high)
+    limits = _band_limits(configs)
+    for ax in theta_axes:  # one θ scale, so the spreads compare at a glance
+        ax.set_ylim(*limits or ax.get_ylim())
 
-    _log_panel(axes[len(groups)], configs, colour, "theta/rms_error",
-               "RMS error of θ over replicates (log axis)", "RMS of θ − θ*")
+    rms = axes[len(groups)]
+    _log_panel(rms, configs, colour, "theta/rms_error", "RMS error of θ over replicates (log axis)", "RMS of θ − θ*")
+    tolerances = {c.tolerance for c in configs}
+    if len(tolerances) == 1 and None not in tolerances:
+        line = rms.axhline(tolerances.pop(), color="0.3", lw=0.8, ls=":", label="tolerance")
+        rms.legend(handles=[line], fontsize=8, loc="upper right")
     for ax, tag in zip(axes[len(groups) + 1 :], extra):
         if tag == "grad/variance":
             _log_panel(ax, configs, colour, tag, "in-step variance of the gradient estimate (log axis)",
@@ -84,6 +86,21 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="configuration")
     fig.suptitle(title)
     return fig
+
+
+def _band_limits(configs: Sequence[ConfigCurves]) -> tuple[float, float] | None:
+    """θ limits that hold every 5–95% band with a margin.
+
+    The bands, not the means: a few replicates on their way to diverging can carry the mean
+    far off while the band stays put; a mean that leaves the axis says so by leaving it.
+    """
+    values = [v for c in configs for tag in ("theta/q05", "theta/q95") if tag in c.series
+              for v in c.series[tag][1] if np.isfinite(v)]
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    margin = 0.08 * (high - low or 1.0)
+    return low - margin, high + margin
 
 
 def _positive(config: ConfigCurves, tag: str) -> bool:

@@ -41,6 +41,8 @@ class ConfigCurves:
     #: Median over seeds of each tag of ``CURVE_TAGS`` that was logged; ``theta/diverged`` as a
     #: percentage of the replicates.
     series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: The ``tolerance`` that ``steps_to_tolerance`` waited for, where the jobs agree on one.
+    tolerance: float | None = None
 
 
 @dataclass
@@ -180,6 +182,8 @@ def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> 
         replicates = job.summary.get("config", {}).get("replicates")
         if isinstance(replicates, int) and replicates > 0:
             logged["theta/diverged"] = {s: 100.0 * v / replicates for s, v in logged["theta/diverged"].items()}
+    tolerances = {j.summary.get("config", {}).get("tolerance") for j in done}
+    result.tolerance = tolerances.pop() if len(tolerances) == 1 else None
     for tag in CURVE_TAGS:
         series = [job[tag] for job in read]
         steps = np.array(sorted({s for one in series for s in one}), dtype=int)

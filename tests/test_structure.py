@@ -1,0 +1,100 @@
+"""The shape of the package: no import cycle, matplotlib off the training path, no process-wide side effects."""
+
+from __future__ import annotations
+
+import ast
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from reparam_opt import runtime
+from reparam_opt.training import train
+
+PACKAGE = Path(__file__).resolve().parents[1] / "reparam_opt"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules that ``path`` imports anywhere in it, function bodies included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from package import module` names the module; `from module import name`, the module
+            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                     for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name in modules}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: imports(path, set(files)) - {name} for name, path in files.items()}
+
+
+def test_the_package_imports_form_no_cycle() -> None:
+    graph = import_graph()
+    assert {"reparam_opt.estimators", "reparam_opt.training", "reparam_opt.sweep_summary.report"} <= graph.keys()
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(name):] + [name]))
+        if name in done:
+            return
+        for other in sorted(graph[name]):
+            visit(other, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_the_graph_sees_function_level_imports() -> None:
+    """The callback imports the report inside a method; the walk must count that edge."""
+    assert "reparam_opt.sweep_summary.report" in import_graph()["reparam_opt.sweep_summary.callback"]
+
+
+@pytest.mark.parametrize("module", ["reparam_opt.sweep_summary", "reparam_opt.training", "reparam_opt.config"])
+def test_the_training_path_does_not_import_matplotlib(module: str) -> None:
+    """Hydra instantiates the sweep-summary callback in single runs too; matplotlib must stay out."""
+    probe = f"import sys, {module}; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_train_changes_nothing_process_wide(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads, the random state, the signal handlers and the C heap are as they were after train()."""
+    calls = []
+    monkeypatch.setattr(runtime, "_glibc", lambda: calls.append("mallopt") or None)
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    handlers = {signum: signal.getsignal(signum) for signum in runtime.SIGNALS}
+    summary = train(make_cfg("threads=1", "seed=5", "steps=3", "replicates=4"), tmp_path)
+    assert summary["status"] == "completed"
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert {signum: signal.getsignal(signum) for signum in runtime.SIGNALS} == handlers
+    assert calls == []  # keep_freed_memory was not called
+
+
+def test_importing_the_package_changes_nothing() -> None:
+    probe = ("import torch; t = torch.get_num_threads(); "
+             "import reparam_opt.training, reparam_opt.variance.study, reparam_opt.sweep_summary; "
+             "from omegaconf import OmegaConf; from hydra.core.config_store import ConfigStore; "
+             "print(torch.get_num_threads() == t, OmegaConf.has_resolver('fresh_dir'), "
+             "'train_schema.yaml' in ConfigStore.instance().repo)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "False", "False"]
