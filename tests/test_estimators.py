@@ -92,3 +92,14 @@ def test_replicates_are_independent() -> None:
     terms = draw("pathwise", 0.0, 1.0, replicates=2, n=10000)
     correlation = torch.corrcoef(terms)[0, 1]
     assert abs(float(correlation)) < Z / math.sqrt(10000)
+
+
+def test_every_estimator_has_its_yaml_and_every_yaml_names_one(make_cfg) -> None:
+    """A new estimator is a function, its ESTIMATORS entry and conf/estimator/<name>.yaml."""
+    from reparam_opt.config import estimator_of
+    from tests.conftest import ROOT
+
+    options = {path.stem for path in (ROOT / "conf" / "estimator").glob("*.yaml")}
+    assert options == set(ESTIMATORS)
+    for name in options:
+        assert estimator_of(make_cfg(f"estimator={name}").estimator) is ESTIMATORS[name] is getattr(estimators, name)

@@ -94,3 +94,22 @@ def test_summary_json_holds_metrics_and_resolved_config(make_cfg, tmp_path: Path
             "status", "wall_seconds"} <= summary.keys()
     assert summary["config"]["optimizer"]["lr"] == 0.3  # interpolation resolved
     assert not list(tmp_path.glob(".summary-*"))  # no temporary file left behind
+
+
+def test_hparams_name_each_group_by_its_option_and_hide_targets(make_cfg, tmp_path: Path) -> None:
+    """The HParams table reads `score`, `cosine`, `adam`; summary.json keeps the full config."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    summary = train(make_cfg("estimator=score", "objective=cosine", "optimizer=adam", "steps=3"), tmp_path)
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+    values = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+              for key, value in start.hparams.items()}
+    assert (values["estimator"], values["objective"], values["optimizer"]) == ("score", "cosine", "adam")
+    assert values["objective.k"] == 1.0 and values["lr"] == 0.1 and values["n_samples"] == 2
+    assert not [key for key in values if "_target_" in key or "_partial_" in key]
+    assert "log_every" not in values  # null: no value to show
+    assert summary["config"]["estimator"]["_target_"] == "reparam_opt.estimators.score"

@@ -168,3 +168,10 @@ def test_one_bad_job_in_a_multirun_keeps_the_finished_ones(tmp_path: Path) -> No
     assert failed["status"] == "failed" and "bad value steps=0" in failed["error"]
     report = (sweep / "summary.md").read_text()
     assert "`replicates=8,steps=0`: status=failed: ConfigError: bad value steps=0" in report
+
+
+def test_a_target_that_is_not_an_estimator(make_cfg) -> None:
+    line = ("^bad value estimator._target_=torch.randn: must name an Estimator, "
+            "such as reparam_opt.estimators.score$")
+    with pytest.raises(ConfigError, match=line):
+        check_train_config(make_cfg("estimator._target_=torch.randn"))
