@@ -1,4 +1,7 @@
-"""B1 and B2: the real training loop (``training.train``, as ``train.py`` runs it) against bare torch."""
+"""B1 and B2: the real training loop (``training.train``, as ``train.py`` runs it) against bare torch.
+
+``benchmarks.run`` sets the process up as ``train.py`` does (threads, heap) before these run.
+"""
 
 from __future__ import annotations
 

@@ -2,8 +2,10 @@
 
 B1 large batch, B2 small step, B3 the variance study against the seed's method, B4 sweep
 throughput, and the peak memory of the default run and of a large variance study
-(README.md, "Performance"). Timings are medians over ``--repeats`` alternated repeats, with the
+(docs/performance.md). Timings are medians over ``--repeats`` alternated repeats, with the
 min–max in brackets; torch uses its default number of threads unless ``--threads`` is given (B1–B3).
+Like ``train.py`` and the variance app, this entry point sets glibc's heap thresholds
+(``runtime.keep_freed_memory``) before B1–B3, unless ``--heap default`` keeps glibc's defaults.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from benchmarks import loops, memory, sweeps, variance
 from benchmarks.timing import spread
+from reparam_opt.runtime import keep_freed_memory, use_threads
 
 
 
@@ -74,10 +77,12 @@ def main() -> None:
     parser.add_argument("--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory")
     parser.add_argument("--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for B1, B2 and B3")
+    parser.add_argument("--heap", choices=("keep", "default"), default="keep",
+                        help="keep: glibc reuses freed blocks, as train.py sets it (default); default: glibc's own")
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}; repeats: {args.repeats}")
+    use_threads(args.threads)
+    kept = args.heap == "keep" and keep_freed_memory()
+    print(f"machine: {machine()}; repeats: {args.repeats}; heap: {'kept' if kept else 'glibc defaults'}")
     chosen = {name.strip() for name in args.only.split(",")}
     unknown = chosen - {"B1", "B2", "B3", "B4", "memory"}
     if unknown:
