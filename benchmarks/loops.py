@@ -32,15 +32,17 @@ def real_run(cfg: DictConfig) -> None:
         train(cfg, Path(run_dir))
 
 
-def large_batch(estimator: str, repeats: int, replicates: int = 1000, n_samples: int = 1000,
-                steps: int = 200) -> Comparison:
+def large_batch(
+    estimator: str, repeats: int, replicates: int = 1000, n_samples: int = 1000, steps: int = 200
+) -> Comparison:
     """B1: samples per second of the real loop over ``torch.randn`` of the same shape, as often.
 
     The loop draws [replicates, n_samples] normals at each of its steps + 1 gradient evaluations
     (the last one feeds the final step's statistics), so the baseline draws that many too.
     """
-    cfg = compose_config(f"estimator={estimator}", f"replicates={replicates}", f"n_samples={n_samples}",
-                         f"steps={steps}")
+    cfg = compose_config(
+        f"estimator={estimator}", f"replicates={replicates}", f"n_samples={n_samples}", f"steps={steps}"
+    )
 
     def draws() -> None:
         for _ in range(steps + 1):
@@ -61,6 +63,6 @@ def minimal_loop(steps: int) -> None:
 
 
 def small_step(repeats: int, steps: int = 5000) -> Comparison:
-    """B2: time per step of the real loop (replicates=1, n_samples=1, default cadence) against ``minimal_loop``."""
+    """B2: µs per step of the real loop (replicates = n_samples = 1, default cadence) vs ``minimal_loop``."""
     cfg = compose_config("replicates=1", "n_samples=1", f"steps={steps}")
     return Comparison.run("B2 small step", lambda: real_run(cfg), lambda: minimal_loop(steps), repeats)

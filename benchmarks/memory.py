@@ -18,7 +18,9 @@ _PROBE = (
 
 def peak_rss_mib(command: list[str], cwd: str) -> float:
     """Peak resident set size of ``command``, in MiB, measured in a fresh probe process."""
-    out = subprocess.run([sys.executable, "-c", _PROBE, *command], check=True, capture_output=True, text=True, cwd=cwd)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *command], check=True, capture_output=True, text=True, cwd=cwd
+    )
     return int(out.stdout.split()[-1]) / 1024
 
 

@@ -21,7 +21,6 @@ from benchmarks.timing import spread
 from reparam_opt.runtime import keep_freed_memory, use_threads
 
 
-
 def machine() -> str:
     """CPU model, core count, torch version and threads: the context every figure needs."""
     model = platform.processor() or "unknown CPU"
@@ -30,7 +29,9 @@ def machine() -> str:
             model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    return (
+        f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
 
 
 def b1(repeats: int) -> None:
@@ -38,21 +39,29 @@ def b1(repeats: int) -> None:
     for estimator, target in targets.items():
         c = loops.large_batch(estimator, repeats)
         samples = 1000 * 1000 * 201
-        print(f"B1 {estimator:8s} loop / randn samples per s: {spread(c.ratios())}  (target ≥ {target}; "
-              f"loop {spread([samples / t for t in c.measured], 1e-6)} M/s, randn {spread([samples / t for t in c.baseline], 1e-6)} M/s)")
+        loop = spread([samples / t for t in c.measured], 1e-6)
+        randn = spread([samples / t for t in c.baseline], 1e-6)
+        print(
+            f"B1 {estimator:8s} loop / randn samples per s: {spread(c.ratios())}  (target ≥ {target}; "
+            f"loop {loop} M/s, randn {randn} M/s)"
+        )
 
 
 def b2(repeats: int) -> None:
     steps = 5000
     c = loops.small_step(repeats, steps)
-    print(f"B2 small step  loop / minimal µs per step: {spread([1 / r for r in c.ratios()])}  (target ≤ 1.5; "
-          f"loop {spread(c.measured, 1e6 / steps)} µs, minimal {spread(c.baseline, 1e6 / steps)} µs)")
+    print(
+        f"B2 small step  loop / minimal µs per step: {spread([1 / r for r in c.ratios()])}  (target ≤ 1.5; "
+        f"loop {spread(c.measured, 1e6 / steps)} µs, minimal {spread(c.baseline, 1e6 / steps)} µs)"
+    )
 
 
 def b3(repeats: int) -> None:
     c = variance.ten_times_the_seed(repeats)
-    print(f"B3 variance study, 1000 repetitions  seed's numpy loop / study: {spread(c.ratios())}  (target ≥ 5; "
-          f"study {spread(c.measured)} s, seed's method {spread(c.baseline)} s)")
+    print(
+        f"B3 variance study, 1000 repetitions  seed's numpy loop / study: {spread(c.ratios())}  (target ≥ 5; "
+        f"study {spread(c.measured)} s, seed's method {spread(c.baseline)} s)"
+    )
 
 
 def b4(repeats: int) -> None:
@@ -65,20 +74,33 @@ def b4(repeats: int) -> None:
 
 def mem() -> None:
     run, bare = memory.default_run()
-    print(f"Memory default run peak RSS: {run:.0f} MiB  (python -c 'import torch': {bare:.0f} MiB; ratio {run / bare:.2f})")
+    print(
+        f"Memory default run peak RSS: {run:.0f} MiB  "
+        f"(python -c 'import torch': {bare:.0f} MiB; ratio {run / bare:.2f})"
+    )
     study = variance.large_study_peak_mib()
-    print(f"Memory variance study n=10^6, 1000 repetitions, peak RSS: {study:.0f} MiB  (limit 2048 MiB; "
-          f"ratio to bare torch {study / bare:.2f})")
+    print(
+        f"Memory variance study n=10^6, 1000 repetitions, peak RSS: {study:.0f} MiB  (limit 2048 MiB; "
+        f"ratio to bare torch {study / bare:.2f})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
-    parser.add_argument("--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory")
-    parser.add_argument("--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)")
+    parser.add_argument(
+        "--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory"
+    )
+    parser.add_argument(
+        "--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for B1, B2 and B3")
-    parser.add_argument("--heap", choices=("keep", "default"), default="keep",
-                        help="keep: glibc reuses freed blocks, as train.py sets it (default); default: glibc's own")
+    parser.add_argument(
+        "--heap",
+        choices=("keep", "default"),
+        default="keep",
+        help="keep: glibc reuses freed blocks, as train.py sets it (default); default: glibc's own",
+    )
     args = parser.parse_args()
     use_threads(args.threads)
     kept = args.heap == "keep" and keep_freed_memory()

@@ -15,8 +15,13 @@ TRAIN = Path(__file__).resolve().parents[1] / "train.py"
 SEEDS = 32
 WAYS = {
     "a: basic launcher, 64 jobs": ["estimator=score,pathwise", f"seed=range(0,{SEEDS})", "replicates=1"],
-    "b: joblib, 2 workers, 64 jobs": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                                      "estimator=score,pathwise", f"seed=range(0,{SEEDS})", "replicates=1"],
+    "b: joblib, 2 workers, 64 jobs": [
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "estimator=score,pathwise",
+        f"seed=range(0,{SEEDS})",
+        "replicates=1",
+    ],
     "c: 2 jobs, replicates=32": ["estimator=score,pathwise", f"replicates={SEEDS}"],
 }
 
@@ -24,8 +29,12 @@ WAYS = {
 def sweep(overrides: list[str]) -> None:
     """``python train.py -m OVERRIDES`` into a throw-away sweep directory; it must succeed."""
     with tempfile.TemporaryDirectory() as sweep_dir:
-        subprocess.run([sys.executable, str(TRAIN), "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"],
-                       check=True, capture_output=True, cwd=sweep_dir)
+        subprocess.run(
+            [sys.executable, str(TRAIN), "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"],
+            check=True,
+            capture_output=True,
+            cwd=sweep_dir,
+        )
 
 
 def throughput(repeats: int) -> dict[str, list[float]]:
@@ -33,5 +42,5 @@ def throughput(repeats: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {way: [] for way in WAYS}
     for _ in range(repeats):
         for way, overrides in WAYS.items():
-            times[way].append(seconds(lambda: sweep(overrides)))
+            times[way].append(seconds(lambda overrides=overrides: sweep(overrides)))
     return times

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -24,7 +24,9 @@ class Comparison:
     baseline: list[float]
 
     @classmethod
-    def run(cls, name: str, measured: Callable[[], object], baseline: Callable[[], object], repeats: int) -> "Comparison":
+    def run(
+        cls, name: str, measured: Callable[[], object], baseline: Callable[[], object], repeats: int
+    ) -> Comparison:
         """Alternate the two sides ``repeats`` times after one warm-up call of each."""
         seconds(measured), seconds(baseline)
         pairs = [(seconds(measured), seconds(baseline)) for _ in range(repeats)]

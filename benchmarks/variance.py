@@ -50,7 +50,7 @@ def study_config(*overrides: str) -> DictConfig:
 
 
 def ten_times_the_seed(repeats: int, repetitions: int = 1000) -> Comparison:
-    """B3: ``study`` (estimates, variances, Bonett intervals, closed forms; no files) against ``seed_method``."""
+    """B3: ``study`` (estimates, variances, Bonett intervals, closed forms; no files) vs ``seed_method``."""
     cfg = study_config(f"repetitions={repetitions}")
     return Comparison.run("B3 variance study", lambda: study(cfg), lambda: seed_method(repetitions), repeats)
 
@@ -58,5 +58,14 @@ def ten_times_the_seed(repeats: int, repetitions: int = 1000) -> Comparison:
 def large_study_peak_mib(n: int = 1_000_000, repetitions: int = 1000) -> float:
     """Peak RSS of the whole ``python -m reparam_opt.variance`` at one n, both estimators."""
     with tempfile.TemporaryDirectory() as run_dir:
-        return peak_rss_mib([sys.executable, "-m", "reparam_opt.variance", f"repetitions={repetitions}",
-                             f"sweep.points=[{n}]", f"hydra.run.dir={run_dir}"], str(CONF.parent))
+        return peak_rss_mib(
+            [
+                sys.executable,
+                "-m",
+                "reparam_opt.variance",
+                f"repetitions={repetitions}",
+                f"sweep.points=[{n}]",
+                f"hydra.run.dir={run_dir}",
+            ],
+            str(CONF.parent),
+        )

@@ -10,7 +10,8 @@ diverged replicates is computed and written at once (``StepLog.write_step``).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from tensorboard.compat.proto.summary_pb2 import Summary
@@ -69,13 +70,16 @@ def log_scalars(writer: SummaryWriter, step: int, tags: Sequence[str], values: S
     A value that overflowed float32 (say, the score function's variance near the divergence
     bound) is skipped, like an absent closed form: no inf or NaN reaches a plot.
     """
-    summary = Summary(value=[Summary.Value(tag=tag, simple_value=v)
-                             for tag, v in zip(tags, values) if math.isfinite(v)])
+    summary = Summary(
+        value=[Summary.Value(tag=tag, simple_value=v) for tag, v in zip(tags, values) if math.isfinite(v)]
+    )
     writer.file_writer.add_summary(summary, step)
 
 
 def histogram_of(terms: Tensor) -> dict[str, Any]:
-    """The arguments of ``add_histogram_raw`` for the per-sample terms (at most ``HISTOGRAM_MAX_TERMS``, evenly strided).
+    """The arguments of ``add_histogram_raw`` for the per-sample terms.
+
+    At most ``HISTOGRAM_MAX_TERMS`` of them, evenly strided.
 
     ``add_histogram`` would copy every term to numpy and search ~1500 exponential bucket edges
     per value, ~100 ms for 10⁶ terms; equal-width ``torch.histc`` buckets of a 2¹⁶ subsample
@@ -84,18 +88,27 @@ def histogram_of(terms: Tensor) -> dict[str, Any]:
     flat = terms.detach().flatten()
     flat = flat[:: -(-flat.numel() // HISTOGRAM_MAX_TERMS)]
     low, high, total, squares = torch.stack(
-        [flat.min(), flat.max(), flat.sum(), torch.linalg.vector_norm(flat).square()]).tolist()
+        [flat.min(), flat.max(), flat.sum(), torch.linalg.vector_norm(flat).square()]
+    ).tolist()
     if low == high or not (math.isfinite(low) and math.isfinite(high)):
         limits, counts = [high], [flat.numel()]
     else:
         counts = torch.histc(flat, bins=HISTOGRAM_BINS, min=low, max=high).tolist()
         limits = torch.linspace(low, high, HISTOGRAM_BINS + 1)[1:].tolist()
-    return {"min": low, "max": high, "num": flat.numel(), "sum": total, "sum_squares": squares,
-            "bucket_limits": limits, "bucket_counts": counts}
+    return {
+        "min": low,
+        "max": high,
+        "num": flat.numel(),
+        "sum": total,
+        "sum_squares": squares,
+        "bucket_limits": limits,
+        "bucket_counts": counts,
+    }
 
 
-def log_histogram(writer: SummaryWriter, step: int, histogram: Mapping[str, Any],
-                  tag: str = "grad/per_sample_terms") -> None:
+def log_histogram(
+    writer: SummaryWriter, step: int, histogram: Mapping[str, Any], tag: str = "grad/per_sample_terms"
+) -> None:
     """Write a histogram made by ``histogram_of``."""
     writer.add_histogram_raw(tag, global_step=step, **histogram)
 
@@ -107,10 +120,18 @@ def hparams_of(config: Mapping[str, Any], names: Mapping[str, str]) -> dict[str,
     follow as ``objective.k``. ``_target_`` and ``_partial_`` say nothing a reader can use and a
     null has no column value, so neither appears. summary.json keeps the whole config.
     """
-    flat = {key: value for key, value in flatten(config).items()
-            if value is not None and key.rsplit(".", 1)[-1] not in ("_target_", "_partial_")}
-    return {**names, **{key: value if isinstance(value, (int, float, str, bool)) else str(value)
-                        for key, value in flat.items()}}
+    flat = {
+        key: value
+        for key, value in flatten(config).items()
+        if value is not None and key.rsplit(".", 1)[-1] not in ("_target_", "_partial_")
+    }
+    return {
+        **names,
+        **{
+            key: value if isinstance(value, (int, float, str, bool)) else str(value)
+            for key, value in flat.items()
+        },
+    }
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -125,7 +146,9 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_hparams(writer: SummaryWriter, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int) -> None:
+def log_hparams(
+    writer: SummaryWriter, values: Mapping[str, Any], metrics: Mapping[str, Any], step: int
+) -> None:
     """The hparams entry, written into this run's own event file.
 
     ``SummaryWriter.add_hparams`` would open a second writer in a sub-directory, which
@@ -133,8 +156,11 @@ def log_hparams(writer: SummaryWriter, values: Mapping[str, Any], metrics: Mappi
     The metric values are logged as scalars ``metrics/<name>``, where the hparams dashboard
     looks them up. A metric that is None (say, tolerance never reached) is left blank.
     """
-    numeric = {f"metrics/{k}": float(v) for k, v in metrics.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numeric = {
+        f"metrics/{k}": float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     for summary in hparams(dict(values), numeric):
         writer.file_writer.add_summary(summary, step)
     for tag, value in numeric.items():
@@ -147,8 +173,16 @@ def in_step_variance(estimator: Estimator, terms: Tensor, grad: Tensor) -> Tenso
 
 
 def scalars_over_steps(
-    theta: Tensor, grad: Tensor, variance: Tensor | None, replicate0: Tensor | None, diverged: Tensor,
-    objective: Objective, estimator: Estimator, sigma: float, theta_star: float | None, n: int,
+    theta: Tensor,
+    grad: Tensor,
+    variance: Tensor | None,
+    replicate0: Tensor | None,
+    diverged: Tensor,
+    objective: Objective,
+    estimator: Estimator,
+    sigma: float,
+    theta_star: float | None,
+    n: int,
 ) -> dict[str, Tensor | None]:
     """The scalars of each row: θ, gradient and variance are [steps, live replicates]; values are [steps]."""
     value = objective.value(theta, sigma)
@@ -167,8 +201,14 @@ def scalars_over_steps(
 
 
 def step_scalars(
-    theta: Tensor, terms: Tensor, alive: Tensor, objective: Objective, estimator: Estimator, sigma: float,
-    theta_star: float | None = None, grad: Tensor | None = None,
+    theta: Tensor,
+    terms: Tensor,
+    alive: Tensor,
+    objective: Objective,
+    estimator: Estimator,
+    sigma: float,
+    theta_star: float | None = None,
+    grad: Tensor | None = None,
 ) -> dict[str, Tensor | None]:
     """The scalars of one step over its live replicates, as 0-d tensors.
 
@@ -177,18 +217,33 @@ def step_scalars(
     """
     grad = terms.mean(-1) if grad is None else grad
     variance = in_step_variance(estimator, terms, grad)
-    rows = scalars_over_steps(theta[alive][None], grad[alive][None],
-                              None if variance is None else variance[alive][None],
-                              theta[0][None] if alive[0] else None, (~alive).sum()[None],
-                              objective, estimator, sigma, theta_star, terms.shape[-1])
+    rows = scalars_over_steps(
+        theta[alive][None],
+        grad[alive][None],
+        None if variance is None else variance[alive][None],
+        theta[0][None] if alive[0] else None,
+        (~alive).sum()[None],
+        objective,
+        estimator,
+        sigma,
+        theta_star,
+        terms.shape[-1],
+    )
     return {tag: None if value is None else value[0] for tag, value in rows.items()}
 
 
 class StepLog:
     """Logged steps' scalars and histograms on their way to TensorBoard, in step order."""
 
-    def __init__(self, writer: SummaryWriter, objective: Objective, estimator: Estimator, sigma: float,
-                 theta_star: float | None, n_samples: int) -> None:
+    def __init__(
+        self,
+        writer: SummaryWriter,
+        objective: Objective,
+        estimator: Estimator,
+        sigma: float,
+        theta_star: float | None,
+        n_samples: int,
+    ) -> None:
         self.writer, self.objective, self.estimator = writer, objective, estimator
         self.sigma, self.theta_star, self.n = sigma, theta_star, n_samples
         self.histograms: list[tuple[int, dict[str, Any]]] = []
@@ -201,9 +256,20 @@ class StepLog:
             k = len(steps)
             theta = history.logged_theta()
             variance = None if history.variance is None else history.variance[:k]
-            tags, table = scalar_table(scalars_over_steps(
-                theta, history.grad[:k], variance, theta[:, 0], theta.new_zeros(k),
-                self.objective, self.estimator, self.sigma, self.theta_star, self.n))
+            tags, table = scalar_table(
+                scalars_over_steps(
+                    theta,
+                    history.grad[:k],
+                    variance,
+                    theta[:, 0],
+                    theta.new_zeros(k),
+                    self.objective,
+                    self.estimator,
+                    self.sigma,
+                    self.theta_star,
+                    self.n,
+                )
+            )
         histograms = iter(self.histograms)
         pending = next(histograms, None)
         for step, values in zip(steps, table):
@@ -218,8 +284,9 @@ class StepLog:
 
     def write_step(self, step: int, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> None:
         """Compute and write one step's scalars over its live replicates (some have diverged)."""
-        scalars = step_scalars(theta, terms, alive, self.objective, self.estimator, self.sigma,
-                               self.theta_star, grad)
+        scalars = step_scalars(
+            theta, terms, alive, self.objective, self.estimator, self.sigma, self.theta_star, grad
+        )
         tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
         log_scalars(self.writer, step, tags, values)
 

@@ -81,7 +81,7 @@ class AdamConfig(OptimizerConfig):
 
 @dataclass
 class TrainConfig:
-    """The top level of ``train.py``. README.md says why each default was chosen."""
+    """The top level of ``train.py``. docs/reference.md, "Keys", says why each default was chosen."""
 
     estimator: EstimatorConfig = MISSING
     objective: ObjectiveConfig = MISSING
@@ -109,8 +109,10 @@ def estimator_of(estimator_cfg: DictConfig) -> Estimator:
     except ImportError:  # Hydra's error for a path it cannot resolve
         found = None
     if not isinstance(found, Estimator):
-        raise ValueError(f"bad value estimator._target_={target}: must name an Estimator, "
-                         f"such as reparam_opt.estimators.{next(iter(ESTIMATORS))}")
+        raise ValueError(
+            f"bad value estimator._target_={target}: must name an Estimator, "
+            f"such as reparam_opt.estimators.{next(iter(ESTIMATORS))}"
+        )
     return found
 
 

@@ -21,8 +21,8 @@ log q with respect to the draws themselves, since θ is a location parameter.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -53,7 +53,6 @@ def independent_terms(
     return None if closed_form is None else closed_form()
 
 
-
 @dataclass(frozen=True)
 class Estimator:
     """An estimator's terms function and what the rest of the project needs to know about it."""
@@ -64,9 +63,9 @@ class Estimator:
     #: The fewest samples per estimate it works with (2 for a leave-one-out baseline).
     min_samples: int = 1
     #: The in-step estimate of Var(mean of the terms), per replicate.
-    variance_of_mean: Callable[[Tensor, Optional[Tensor]], Tensor] = sample_variance_of_mean
+    variance_of_mean: Callable[[Tensor, Tensor | None], Tensor] = sample_variance_of_mean
     #: n × Var(the n-sample estimate) in closed form: ``(estimator, cost, θ, σ, n) -> Tensor | None``.
-    closed_form: Callable[[Estimator, Objective, Tensor, float, int], Optional[Tensor]] = independent_terms
+    closed_form: Callable[[Estimator, Objective, Tensor, float, int], Tensor | None] = independent_terms
 
     @property
     def name(self) -> str:
@@ -98,7 +97,9 @@ def estimator(**spec) -> Callable[[TermsFn], Estimator]:
 # Where the other estimators' closed-form variances come from.
 
 
-def no_variance(estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int) -> Tensor:
+def no_variance(
+    estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int
+) -> Tensor:
     return torch.zeros_like(theta)
 
 
@@ -112,8 +113,13 @@ def leave_one_out(
     """
     if n < 2:
         return None
-    parts = (score.closed_form_variance(cost, theta, sigma), cost.value(theta, sigma), cost.grad(theta, sigma),
-             cost.curvature(theta, sigma), cost.second_moment(theta, sigma))
+    parts = (
+        score.closed_form_variance(cost, theta, sigma),
+        cost.value(theta, sigma),
+        cost.grad(theta, sigma),
+        cost.curvature(theta, sigma),
+        cost.second_moment(theta, sigma),
+    )
     if any(part is None for part in parts):
         return None
     v_score, value, grad, curvature, second = parts
@@ -190,13 +196,18 @@ def _leave_one_out_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -
     return s_over_n + (terms.mean(-1).square() - s_over_n) / ((n - 1) ** 2 + 1)
 
 
-@estimator(f_evals_per_sample=1, min_samples=2, variance_of_mean=_leave_one_out_variance_of_mean,
-           closed_form=leave_one_out)
+@estimator(
+    f_evals_per_sample=1,
+    min_samples=2,
+    variance_of_mean=_leave_one_out_variance_of_mean,
+    closed_form=leave_one_out,
+)
 def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
     """Score function, leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∂θ log q(x_i); unbiased."""
     if n_samples < 2:
         raise ValueError(
-            f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}")
+            f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}"
+        )
     x, log_q = _draws_and_log_density(dist, n_samples)
     fx = cost(x.detach())
     baseline = (fx.sum(-1, keepdim=True) - fx) / (n_samples - 1)
@@ -225,4 +236,6 @@ def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
 
 
 #: The registry: every estimator by name, in the order tables and figures list them.
-ESTIMATORS: dict[str, Estimator] = {e.name: e for e in (score, score_baseline, pathwise, measure_valued, exact)}
+ESTIMATORS: dict[str, Estimator] = {
+    e.name: e for e in (score, score_baseline, pathwise, measure_valued, exact)
+}

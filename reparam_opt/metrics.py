@@ -17,7 +17,10 @@ from torch import Tensor
 
 
 def across_replicates(theta: Tensor, theta_star: float | None) -> dict[str, Tensor | None]:
-    """The θ statistics that go to TensorBoard, over the last axis (θ [..., replicates] gives [...]); no RMS error without θ*."""
+    """The θ statistics that go to TensorBoard, over the last axis: θ [..., replicates] gives [...].
+
+    No RMS error without θ*.
+    """
     q05, q95 = torch.quantile(theta, _quantiles(theta.dtype, theta.device), dim=-1)
     return {
         "theta/mean": theta.mean(-1),
@@ -27,7 +30,7 @@ def across_replicates(theta: Tensor, theta_star: float | None) -> dict[str, Tens
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _quantiles(dtype: torch.dtype, device: torch.device) -> Tensor:
     """The 5% and 95% levels as a tensor, made once per dtype and device."""
     return torch.tensor([0.05, 0.95], dtype=dtype, device=device)

@@ -8,15 +8,15 @@ derived in docs/maths.md and checked by quadrature in tests/test_estimator_pairs
 
 The squares have every closed form. exp(−kx²) and cos(kx) are the non-polynomial costs where
 pathwise can lose (Mohamed, Rosca, Figurnov and Mnih 2020, JMLR, §3); with a = 1 + 4kσ² and
-b = 1 + 2kσ² below. The measure-valued variance on those two needs Dawson's integral, so it has
-no closed form here.
+b = 1 + 2kσ² below. The measure-valued variance on those two needs Dawson's integral (cosine) or
+the error function (bump), so it has no closed form here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -69,7 +69,7 @@ class Objective:
         return None
 
     def per_sample_variances(self, theta: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
-        """Closed-form variances of one term, by estimator name, for estimators whose terms are independent."""
+        """Closed-form variances of one term, by estimator name, for the estimators with independent terms."""
         return {}
 
 
@@ -78,7 +78,9 @@ def _check_k(objective: Objective, positive: bool) -> None:
     k = objective.k
     if not math.isfinite(k) or (positive and k <= 0):
         allowed = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"objective.k={k} is not allowed for objective={objective.name}: k must be {allowed}")
+        raise ValueError(
+            f"objective.k={k} is not allowed for objective={objective.name}: k must be {allowed}"
+        )
 
 
 class ShiftedSquare(Objective):
@@ -206,7 +208,7 @@ class Cosine(Objective):
         if math.isclose(half_turns / 2.0, round(half_turns / 2.0), rel_tol=0.0, abs_tol=1e-12):
             return None
         m = round((half_turns - 1.0) / 2.0)
-        return Optimum((2 * m + 1) * math.pi / self.k, -math.exp(-(self.k * sigma) ** 2 / 2.0))
+        return Optimum((2 * m + 1) * math.pi / self.k, -math.exp(-((self.k * sigma) ** 2) / 2.0))
 
     def __call__(self, x: Tensor) -> Tensor:
         return torch.cos(self.k * x)
@@ -232,6 +234,8 @@ class Cosine(Objective):
         cos2, sin2 = torch.cos(2.0 * k * theta), torch.sin(k * theta).square()
         damp2, damp4 = self._damping(theta, sigma, 2.0), self._damping(theta, sigma, 4.0)
         return {
-            "score": lambda: (1.0 + cos2 * (1.0 - 4.0 * k**2 * s2) * damp4) / (2.0 * s2) - k**2 * sin2 * damp2,
+            "score": lambda: (
+                (1.0 + cos2 * (1.0 - 4.0 * k**2 * s2) * damp4) / (2.0 * s2) - k**2 * sin2 * damp2
+            ),
             "pathwise": lambda: k**2 * ((1.0 - cos2 * damp4) / 2.0 - sin2 * damp2),
         }

@@ -23,8 +23,13 @@ ESTIMATORS = tuple(name for name in REGISTRY if name != "exact")
 
 def objectives() -> dict[str, Objective]:
     """Each objective at its config default k = 1, and cosine also at k = 3."""
-    return {"square": Square(), "shifted_square(k=1)": ShiftedSquare(1.0),
-            "gaussian_bump(k=1)": GaussianBump(1.0), "cosine(k=1)": Cosine(1.0), "cosine(k=3)": Cosine(3.0)}
+    return {
+        "square": Square(),
+        "shifted_square(k=1)": ShiftedSquare(1.0),
+        "gaussian_bump(k=1)": GaussianBump(1.0),
+        "cosine(k=1)": Cosine(1.0),
+        "cosine(k=3)": Cosine(3.0),
+    }
 
 
 def measure(
@@ -40,9 +45,12 @@ def measure(
 
 def table(theta: float, sigma: float, n: int, replicates: int, seed: int) -> str:
     torch.manual_seed(seed)
-    lines = [f"θ = {theta:g}, σ = {sigma:g}, n = {n}, {replicates} replicates; measured ± one standard error", "",
-             "| objective | estimator | measured | closed form | (measured − closed form)/SE |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"θ = {theta:g}, σ = {sigma:g}, n = {n}, {replicates} replicates; measured ± one standard error",
+        "",
+        "| objective | estimator | measured | closed form | (measured − closed form)/SE |",
+        "|---|---|---|---|---|",
+    ]
     for name, objective in objectives().items():
         for estimator in ESTIMATORS:
             measured, se = measure(estimator, objective, theta, sigma, n, replicates)
@@ -62,8 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--theta", type=float, default=1.0)
     parser.add_argument("--sigma", type=float, default=1.0)
-    parser.add_argument("--n-samples", type=int, default=10,
-                        help="samples per estimate (the leave-one-out figure depends on it)")
+    parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=10,
+        help="samples per estimate (the leave-one-out figure depends on it)",
+    )
     parser.add_argument("--replicates", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""What a run records at each step, and when: θ for the end-of-run metrics, scalars and histograms for TensorBoard.
+"""What a run records at each step, and when: θ for the metrics; scalars and histograms for TensorBoard.
 
 Scalars go to TensorBoard at a cadence of about ``POINTS_PER_SERIES`` points per run (see
 ``cadence``); the per-sample histogram every ``HISTOGRAM_EVERY_LOGS``-th logged step. The last
@@ -33,7 +33,7 @@ def cadence(steps: int, log_every: int | None, histogram_every: int | None) -> t
 
 
 class Survivors:
-    """Which replicates are still alive: a replicate dies once |θ| passes ``bound`` or its gradient is not finite."""
+    """Which replicates are alive: one dies once |θ| passes ``bound`` or its gradient is not finite."""
 
     def __init__(self, theta: Tensor, bound: float) -> None:
         self.bound = bound
@@ -56,9 +56,19 @@ class Survivors:
 class Recorder:
     """Records each step of a run: into the θ history and the metric tracker, and to TensorBoard."""
 
-    def __init__(self, writer: SummaryWriter, theta: Tensor, objective: Objective, estimator: Estimator,
-                 sigma: float, theta_star: float | None, n_samples: int, steps: int,
-                 log_every: int | None, histogram_every: int | None) -> None:
+    def __init__(
+        self,
+        writer: SummaryWriter,
+        theta: Tensor,
+        objective: Objective,
+        estimator: Estimator,
+        sigma: float,
+        theta_star: float | None,
+        n_samples: int,
+        steps: int,
+        log_every: int | None,
+        histogram_every: int | None,
+    ) -> None:
         self.writer, self.theta = writer, theta
         self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
         self.history = History(theta, variance=n_samples > 1)

@@ -21,8 +21,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -54,7 +55,7 @@ def threads_per_job(requested: int | None) -> int | None:
     return int(slurm_cpus) if slurm_cpus and slurm_cpus.isdigit() else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """glibc, or None on another C library."""
     try:
@@ -84,7 +85,8 @@ def keep_freed_memory() -> bool:
     if libc is None:
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(
-        libc.mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM))
+        libc.mallopt(_M_TRIM_THRESHOLD, _NEVER_TRIM)
+    )
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -138,7 +140,7 @@ DELAY_SECONDS = 1.5
 
 
 def interactive() -> bool:
-    """True for a single run whose stdout and stderr are a terminal: not a multirun job, not a pipe or file."""
+    """True for a single run whose stdout and stderr are a terminal: no multirun job, no pipe or file."""
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         return False
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -148,5 +150,12 @@ def interactive() -> bool:
 
 def progress_bar(steps: int, label: str) -> tqdm:
     """A bar over ``steps`` updates that appears only after ``DELAY_SECONDS`` and only if interactive."""
-    return tqdm(total=steps, desc=label, unit="step", delay=DELAY_SECONDS, disable=not interactive(),
-                leave=False, dynamic_ncols=True)
+    return tqdm(
+        total=steps,
+        desc=label,
+        unit="step",
+        delay=DELAY_SECONDS,
+        disable=not interactive(),
+        leave=False,
+        dynamic_ncols=True,
+    )

@@ -6,8 +6,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -39,6 +40,7 @@ def write_failure(path: Path, config: Any, error: BaseException) -> dict[str, An
 
 def one_line(summary: Mapping[str, Any]) -> str:
     """The run's final result as one line: status, metrics and wall time."""
+
     def fmt(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 

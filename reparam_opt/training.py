@@ -64,8 +64,14 @@ def setup(cfg: DictConfig) -> Run:
     optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
     # θ changes in place, so this Normal over its detached view is current at every step.
     dist = Normal(theta.detach(), torch.tensor(float(cfg.sigma), device=device), validate_args=False)
-    return Run(objective, objective.optimum(cfg.theta0, cfg.sigma), estimator_of(cfg.estimator), theta,
-               optimizer, dist)
+    return Run(
+        objective,
+        objective.optimum(cfg.theta0, cfg.sigma),
+        estimator_of(cfg.estimator),
+        theta,
+        optimizer,
+        dist,
+    )
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -76,12 +82,29 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(cfg.seed)
         run = setup(cfg)
-        log.info("%s on %s: %d replicates, %d steps, n=%d, lr=%g", run.estimator.name, run.objective.name,
-                 cfg.replicates, cfg.steps, cfg.n_samples, cfg.lr)
+        log.info(
+            "%s on %s: %d replicates, %d steps, n=%d, lr=%g",
+            run.estimator.name,
+            run.objective.name,
+            cfg.replicates,
+            cfg.steps,
+            cfg.n_samples,
+            cfg.lr,
+        )
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
         with stop_on_signals() as stop, closing(open_writer(str(run_dir))) as writer:
-            recorder = Recorder(writer, run.theta.detach(), run.objective, run.estimator, cfg.sigma,
-                                run.theta_star, cfg.n_samples, cfg.steps, cfg.log_every, cfg.histogram_every)
+            recorder = Recorder(
+                writer,
+                run.theta.detach(),
+                run.objective,
+                run.estimator,
+                cfg.sigma,
+                run.theta_star,
+                cfg.n_samples,
+                cfg.steps,
+                cfg.log_every,
+                cfg.histogram_every,
+            )
             survivors = Survivors(run.theta, THETA_BOUND)
             try:
                 status, step = loop(run, recorder, survivors, stop, cfg.steps, cfg.n_samples)
@@ -95,8 +118,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def loop(run: Run, recorder: Recorder, survivors: Survivors, stop: StopRequest, steps: int,
-         n_samples: int) -> tuple[str, int]:
+def loop(
+    run: Run, recorder: Recorder, survivors: Survivors, stop: StopRequest, steps: int, n_samples: int
+) -> tuple[str, int]:
     """Steps 0…``steps``: the gradient at θ_t, then θ_{t+1}. Returns the run's status and its last step."""
     theta, dist, estimator, objective = run.theta, run.dist, run.estimator, run.objective
     with progress_bar(steps, estimator.name) as progress:
@@ -139,8 +163,9 @@ def sgd_step(optimizer: torch.optim.Optimizer, theta: Tensor, grad: Tensor, aliv
         theta.copy_(torch.where(alive, theta, before))
 
 
-def finish(cfg: DictConfig, run: Run, metrics: RunMetrics, status: str, step: int, signal: str | None,
-           started: float) -> dict[str, Any]:
+def finish(
+    cfg: DictConfig, run: Run, metrics: RunMetrics, status: str, step: int, signal: str | None, started: float
+) -> dict[str, Any]:
     """What summary.json holds: how the run ended, its metrics, its optimum, its cost and its config."""
     return {
         "status": status,
@@ -158,6 +183,9 @@ def finish(cfg: DictConfig, run: Run, metrics: RunMetrics, status: str, step: in
 
 def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:
     """The HParams entry: estimator, objective and optimizer by short name, the config's values, the cost."""
-    names = {"estimator": run.estimator.name, "objective": run.objective.name,
-             "optimizer": type(run.optimizer).__name__.lower()}
+    names = {
+        "estimator": run.estimator.name,
+        "objective": run.objective.name,
+        "optimizer": type(run.optimizer).__name__.lower(),
+    }
     return {**hparams_of(summary["config"], names), "f_evals_per_step": summary["f_evals_per_step"]}

@@ -9,8 +9,9 @@ The checks are plain functions on a DictConfig, for any app that shares these ke
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from hydra.errors import CompactHydraException, InstantiationException
@@ -48,14 +49,16 @@ def null_or_at_least(minimum: int) -> Allowed:
 POSITIVE = Allowed("a finite number > 0", lambda v: math.isfinite(v) and v > 0)
 FINITE = Allowed("a finite number", math.isfinite)
 
-#: The top-level keys of ``train.py`` and what each allows (README.md, "Bad input").
+#: The top-level keys of ``train.py`` and what each allows (docs/reference.md, "Bad input").
 TRAIN_KEYS: Mapping[str, Allowed] = {
     "steps": at_least(1),
     "replicates": at_least(1),
     "log_every": null_or_at_least(1),
     "histogram_every": null_or_at_least(1),
     "threads": null_or_at_least(1),
-    "return_metric": Allowed(f"null or one of {', '.join(METRIC_KEYS)}", lambda v: v is None or v in METRIC_KEYS),
+    "return_metric": Allowed(
+        f"null or one of {', '.join(METRIC_KEYS)}", lambda v: v is None or v in METRIC_KEYS
+    ),
     "lr": POSITIVE,
     "sigma": POSITIVE,
     "theta0": FINITE,

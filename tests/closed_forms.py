@@ -7,7 +7,7 @@ variance test's standard error needs comes from the closed form, not from the sa
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,7 +24,7 @@ def central_moments(h: Callable[[np.ndarray], np.ndarray], nodes: int = 80) -> t
 
 
 def square_terms(estimator: str, theta: float, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
-    """h(ε) for f(x) = x² and x = θ + σε, as REFERENCE.md writes each estimator's term."""
+    """h(ε) for f(x) = x² and x = θ + σε, as docs/maths.md writes each estimator's term."""
     if estimator == "score":
         return lambda e: (theta + sigma * e) ** 2 * e / sigma
     if estimator == "pathwise":
@@ -58,8 +58,10 @@ def gaussian_grid(dims: int, nodes: int) -> tuple[list[np.ndarray], np.ndarray]:
     return [g.ravel() for g in grids], weight.ravel()
 
 
-def leave_one_out_estimate(f: Callable[[np.ndarray], np.ndarray], theta: float, sigma: float, eps: list[np.ndarray]):
-    """The n-sample leave-one-out estimate and its terms, as REFERENCE.md writes them, at the nodes ε_1..ε_n."""
+def leave_one_out_estimate(
+    f: Callable[[np.ndarray], np.ndarray], theta: float, sigma: float, eps: list[np.ndarray]
+):
+    """The n-sample leave-one-out estimate and its terms, as docs/maths.md writes them, at nodes ε_1..ε_n."""
     n = len(eps)
     fx = [f(theta + sigma * e) for e in eps]
     total = sum(fx)

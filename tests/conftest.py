@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -34,7 +34,11 @@ def run_train(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     """``python train.py ARGS`` in a subprocess, as a user types it."""
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 

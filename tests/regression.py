@@ -32,10 +32,22 @@ VOLATILE = ("wall_seconds", "threads")
 EDGE_RUNS = {
     "some_diverge": ["estimator=score", "n_samples=1", "theta0=6", "replicates=64", "steps=60"],
     "all_diverge": ["estimator=score", "n_samples=1", "theta0=1e5", "replicates=16", "steps=60"],
-    "sparse_cadence": ["estimator=score_baseline", "objective=cosine", "objective.k=3", "steps=1500",
-                       "replicates=16", "histogram_every=7"],
+    "sparse_cadence": [
+        "estimator=score_baseline",
+        "objective=cosine",
+        "objective.k=3",
+        "steps=1500",
+        "replicates=16",
+        "histogram_every=7",
+    ],
     "bump_adam": ["estimator=measure_valued", "objective=gaussian_bump", "optimizer=adam", "steps=50"],
-    "shifted_exact": ["estimator=exact", "objective=shifted_square", "objective.k=-1", "steps=30", "log_every=4"],
+    "shifted_exact": [
+        "estimator=exact",
+        "objective=shifted_square",
+        "objective.k=-1",
+        "steps=30",
+        "log_every=4",
+    ],
     "many_replicates": ["estimator=score", "replicates=40000", "steps=1200", "threads=2"],
 }
 
@@ -110,7 +122,9 @@ def take(out: Path) -> None:
     (out / "compare.json").write_text(json.dumps(sweep_fingerprint(scratch / "compare"), indent=1) + "\n")
     command("-m", "reparam_opt.variance", f"hydra.run.dir={scratch / 'variance'}", cwd=ROOT)
     shutil.copy(scratch / "variance" / "variance.csv", out / "variance.csv")
-    (out / "pair_table_theta1.md").write_text(command("-m", "reparam_opt.pair_table", "--theta", "1", cwd=ROOT))
+    (out / "pair_table_theta1.md").write_text(
+        command("-m", "reparam_opt.pair_table", "--theta", "1", cwd=ROOT)
+    )
     shutil.rmtree(scratch)
 
 

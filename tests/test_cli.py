@@ -8,17 +8,30 @@ import re
 from pathlib import Path
 
 import pytest
-
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import run_train, scalars
 
 STEP_TAGS = {
-    "theta/replicate0", "theta/diverged", "theta/mean", "theta/rms_error", "theta/q05", "theta/q95",
-    "objective/mean", "grad/mean", "grad/exact", "grad/variance", "grad/variance_analytic",
+    "theta/replicate0",
+    "theta/diverged",
+    "theta/mean",
+    "theta/rms_error",
+    "theta/q05",
+    "theta/q95",
+    "objective/mean",
+    "grad/mean",
+    "grad/exact",
+    "grad/variance",
+    "grad/variance_analytic",
 }
-METRIC_TAGS = {"metrics/steps_to_tolerance", "metrics/final_rms_error", "metrics/stationary_rms",
-               "metrics/path_length_ratio", "metrics/diverged"}
+METRIC_TAGS = {
+    "metrics/steps_to_tolerance",
+    "metrics/final_rms_error",
+    "metrics/stationary_rms",
+    "metrics/path_length_ratio",
+    "metrics/diverged",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +50,10 @@ def check_run(run_dir: Path, steps: int, theta0: float) -> dict:
     acc.Reload()
     assert acc.Tags()["histograms"] == ["grad/per_sample_terms"]
     assert set(acc.PluginTagToContent("hparams")) == {
-        "_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"}
+        "_hparams_/experiment",
+        "_hparams_/session_start_info",
+        "_hparams_/session_end_info",
+    }
     assert list(acc.PluginTagToContent("custom_scalars")) == ["custom_scalars__config__"]
     assert [p.name for p in run_dir.iterdir() if p.is_dir()] == [".hydra"]  # hparams did not make a sub-run
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -64,7 +80,9 @@ def test_multirun_names_each_job_by_its_overrides(tmp_path: Path) -> None:
     assert jobs == [f"estimator={name},replicates=32,steps=15" for name in ("exact", "pathwise", "score")]
     for job in jobs:
         summary = check_run(sweep_dir / job, steps=15, theta0=3.0)
-        assert summary["config"]["estimator"]["_target_"] == "reparam_opt.estimators." + job[10:].split(",")[0]
+        assert (
+            summary["config"]["estimator"]["_target_"] == "reparam_opt.estimators." + job[10:].split(",")[0]
+        )
     assert len(re.findall(r"^status=", result.stdout, flags=re.M)) == 3
 
 

@@ -1,6 +1,6 @@
 """Every estimator × objective pair: unbiased, and with the closed-form variance, checked two ways.
 
-1. The code's closed forms equal quadrature of REFERENCE.md's per-sample terms (no sampling).
+1. The code's closed forms equal quadrature of docs/maths.md's per-sample terms (no sampling).
 2. Samples from the code's estimators match them within 4 standard errors, the standard error
    of a sample variance taken from the fourth central moment, itself from quadrature.
 """
@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -18,7 +18,10 @@ from torch.distributions import Normal
 from reparam_opt import estimators
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
 from tests.closed_forms import (
-    central_moments, gaussian_grid, leave_one_out_estimate, rayleigh_moments,
+    central_moments,
+    gaussian_grid,
+    leave_one_out_estimate,
+    rayleigh_moments,
 )
 
 Z = 4.0
@@ -29,19 +32,34 @@ def cases() -> list[tuple[str, Objective, NpFn, NpFn]]:
     """(id, objective, f, f') with f and f' written independently of the code, in numpy."""
     out: list[tuple[str, Objective, NpFn, NpFn]] = [("square", Square(), lambda x: x**2, lambda x: 2 * x)]
     for k in (1.2, -0.5):  # no θ in POINTS sits at k: the optimum is tested on its own
-        out.append((f"shifted_square(k={k})", ShiftedSquare(k), lambda x, k=k: (x - k) ** 2, lambda x, k=k: 2 * (x - k)))
+        out.append(
+            (
+                f"shifted_square(k={k})",
+                ShiftedSquare(k),
+                lambda x, k=k: (x - k) ** 2,
+                lambda x, k=k: 2 * (x - k),
+            )
+        )
     for k in (0.5, 2.0):
-        out.append((f"gaussian_bump(k={k})", GaussianBump(k), lambda x, k=k: np.exp(-k * x**2),
-                    lambda x, k=k: -2 * k * x * np.exp(-k * x**2)))
+        out.append(
+            (
+                f"gaussian_bump(k={k})",
+                GaussianBump(k),
+                lambda x, k=k: np.exp(-k * x**2),
+                lambda x, k=k: -2 * k * x * np.exp(-k * x**2),
+            )
+        )
     for k in (1.0, 3.0):
-        out.append((f"cosine(k={k})", Cosine(k), lambda x, k=k: np.cos(k * x), lambda x, k=k: -k * np.sin(k * x)))
+        out.append(
+            (f"cosine(k={k})", Cosine(k), lambda x, k=k: np.cos(k * x), lambda x, k=k: -k * np.sin(k * x))
+        )
     return out
 
 
 CASES = {name: (objective, f, df) for name, objective, f, df in cases()}
 POINTS = [(1.0, 1.0), (-0.4, 1.0), (1.5, 0.7)]  # (θ, σ)
 INDEPENDENT = ["score", "pathwise", "measure_valued"]
-#: The pairs with no elementary closed-form variance (the measure-valued one needs Dawson's integral).
+#: The pairs with no elementary closed-form variance (measure-valued: Dawson's integral, or erf).
 NO_CLOSED_FORM = {("measure_valued", "gaussian_bump"), ("measure_valued", "cosine")}
 
 
@@ -52,7 +70,9 @@ def term_moments(estimator: str, f: NpFn, df: NpFn, theta: float, sigma: float) 
     if estimator == "pathwise":
         return central_moments(lambda e: df(theta + sigma * e), nodes=150)
     if estimator == "measure_valued":
-        return rayleigh_moments(lambda w: (f(theta + sigma * w) - f(theta - sigma * w)) / (sigma * math.sqrt(2 * math.pi)))
+        return rayleigh_moments(
+            lambda w: (f(theta + sigma * w) - f(theta - sigma * w)) / (sigma * math.sqrt(2 * math.pi))
+        )
     raise ValueError(estimator)
 
 
@@ -64,7 +84,9 @@ def leave_one_out_moments(f: NpFn, theta: float, sigma: float, n: int) -> tuple[
     return mean, float(weights @ (estimate - mean) ** 2), float(weights @ (estimate - mean) ** 4)
 
 
-def draw(estimator: str, objective: Objective, theta: float, sigma: float, replicates: int, n: int, seed: int = 0):
+def draw(
+    estimator: str, objective: Objective, theta: float, sigma: float, replicates: int, n: int, seed: int = 0
+):
     torch.manual_seed(seed)
     dist = Normal(torch.full((replicates,), theta, dtype=torch.float64), sigma)
     return getattr(estimators, estimator)(objective, dist, n)
@@ -72,7 +94,8 @@ def draw(estimator: str, objective: Objective, theta: float, sigma: float, repli
 
 def closed_form(objective: Objective, estimator: str, theta: float, sigma: float, n: int = 1) -> float | None:
     value = estimators.ESTIMATORS[estimator].closed_form_variance(
-        objective, torch.tensor(theta, dtype=torch.float64), sigma, n_samples=n)
+        objective, torch.tensor(theta, dtype=torch.float64), sigma, n_samples=n
+    )
     return None if value is None else float(value)
 
 
@@ -86,21 +109,31 @@ def test_closed_forms_of_j_match_quadrature(case: str, theta: float, sigma: floa
     objective, f, df = CASES[case]
     t = torch.tensor(theta, dtype=torch.float64)
     gauss = lambda h: central_moments(h, nodes=150)[0]  # noqa: E731
-    assert float(objective.value(t, sigma)) == pytest.approx(gauss(lambda e: f(theta + sigma * e)), rel=1e-9, abs=1e-12)
-    assert float(objective.grad(t, sigma)) == pytest.approx(gauss(lambda e: df(theta + sigma * e)), rel=1e-9, abs=1e-12)
+    assert float(objective.value(t, sigma)) == pytest.approx(
+        gauss(lambda e: f(theta + sigma * e)), rel=1e-9, abs=1e-12
+    )
+    assert float(objective.grad(t, sigma)) == pytest.approx(
+        gauss(lambda e: df(theta + sigma * e)), rel=1e-9, abs=1e-12
+    )
     # J'' = E[f (ε² − 1)]/σ², and E[f²]: the moments the leave-one-out variance is built from.
     curvature = gauss(lambda e: f(theta + sigma * e) * (e**2 - 1)) / sigma**2
     assert float(objective.curvature(t, sigma)) == pytest.approx(curvature, rel=1e-9, abs=1e-12)
-    assert float(objective.second_moment(t, sigma)) == pytest.approx(gauss(lambda e: f(theta + sigma * e) ** 2), rel=1e-9)
+    assert float(objective.second_moment(t, sigma)) == pytest.approx(
+        gauss(lambda e: f(theta + sigma * e) ** 2), rel=1e-9
+    )
 
 
 @pytest.mark.parametrize("estimator", INDEPENDENT)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("theta,sigma", POINTS)
-def test_closed_form_variance_matches_quadrature(estimator: str, case: str, theta: float, sigma: float) -> None:
+def test_closed_form_variance_matches_quadrature(
+    estimator: str, case: str, theta: float, sigma: float
+) -> None:
     objective, f, df = CASES[case]
     mean, var, _ = term_moments(estimator, f, df, theta, sigma)
-    assert mean == pytest.approx(float(objective.grad(torch.tensor(theta, dtype=torch.float64), sigma)), rel=1e-6, abs=1e-9)
+    assert mean == pytest.approx(
+        float(objective.grad(torch.tensor(theta, dtype=torch.float64), sigma)), rel=1e-6, abs=1e-9
+    )
     code = closed_form(objective, estimator, theta, sigma)
     if (estimator, family(case)) in NO_CLOSED_FORM:
         assert code is None
@@ -114,7 +147,9 @@ def test_closed_form_variance_matches_quadrature(estimator: str, case: str, thet
 def test_leave_one_out_closed_form_matches_quadrature(n: int, case: str, theta: float, sigma: float) -> None:
     objective, f, _ = CASES[case]
     mean, var, _ = leave_one_out_moments(f, theta, sigma, n)
-    assert mean == pytest.approx(float(objective.grad(torch.tensor(theta, dtype=torch.float64), sigma)), rel=1e-8, abs=1e-10)
+    assert mean == pytest.approx(
+        float(objective.grad(torch.tensor(theta, dtype=torch.float64), sigma)), rel=1e-8, abs=1e-10
+    )
     assert closed_form(objective, "score_baseline", theta, sigma, n) == pytest.approx(n * var, rel=1e-8)
 
 
@@ -133,9 +168,13 @@ def test_independent_terms_are_unbiased_with_the_closed_form_variance(
 
 
 @pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("case", ["square", "shifted_square(k=-0.5)", "gaussian_bump(k=2.0)", "cosine(k=1.0)"])
+@pytest.mark.parametrize(
+    "case", ["square", "shifted_square(k=-0.5)", "gaussian_bump(k=2.0)", "cosine(k=1.0)"]
+)
 @pytest.mark.parametrize("theta,sigma", POINTS)
-def test_leave_one_out_is_unbiased_with_the_closed_form_variance(n: int, case: str, theta: float, sigma: float) -> None:
+def test_leave_one_out_is_unbiased_with_the_closed_form_variance(
+    n: int, case: str, theta: float, sigma: float
+) -> None:
     objective, f, _ = CASES[case]
     replicates = 100_000
     estimate = draw("score_baseline", objective, theta, sigma, replicates=replicates, n=n).mean(-1)
@@ -191,7 +230,7 @@ def test_measure_valued_has_zero_variance_at_the_optimum_of_a_square() -> None:
 
 
 def test_reference_table_values_for_the_new_estimators() -> None:
-    """REFERENCE.md: measure-valued 4.37 at θ = 2 (σ = 1); leave-one-out measured 45.6 at n = 10, θ = 2."""
+    """docs/maths.md: measure-valued 4.37 at θ = 2 (σ = 1); leave-one-out 45.78 at n = 10, θ = 2."""
     assert closed_form(Square(), "measure_valued", 2.0, 1.0) == pytest.approx(16 * (4 - math.pi) / math.pi)
     assert round(closed_form(Square(), "measure_valued", 2.0, 1.0), 2) == 4.37
     # n·Var = 8d² + 10σ² + (8d² + 2σ²)/(n − 1) = 42 + 34/9 = 45.78 at n = 10.
@@ -199,9 +238,16 @@ def test_reference_table_values_for_the_new_estimators() -> None:
 
 
 def test_declared_costs_and_minimum_samples() -> None:
-    declared = {name: (getattr(estimators, name).f_evals_per_sample, getattr(estimators, name).min_samples)
-                for name in ("score", "pathwise", "exact", "score_baseline", "measure_valued")}
-    assert declared == {"score": (1, 1), "pathwise": (1, 1), "exact": (0, 1), "score_baseline": (1, 2),
-                        "measure_valued": (2, 1)}
+    declared = {
+        name: (getattr(estimators, name).f_evals_per_sample, getattr(estimators, name).min_samples)
+        for name in ("score", "pathwise", "exact", "score_baseline", "measure_valued")
+    }
+    assert declared == {
+        "score": (1, 1),
+        "pathwise": (1, 1),
+        "exact": (0, 1),
+        "score_baseline": (1, 2),
+        "measure_valued": (2, 1),
+    }
     with pytest.raises(ValueError, match="n_samples >= 2"):
         draw("score_baseline", Square(), 1.0, 1.0, replicates=4, n=1)

@@ -1,4 +1,4 @@
-"""Each estimator against the closed forms of REFERENCE.md, with tolerances of 4 standard errors."""
+"""Each estimator against the closed forms of docs/maths.md, with tolerances of 4 standard errors."""
 
 from __future__ import annotations
 
@@ -38,16 +38,23 @@ def test_mean_is_the_exact_gradient(name: str, theta: float, sigma: float) -> No
 @pytest.mark.parametrize("name", SAMPLING)
 @pytest.mark.parametrize("theta,sigma", POINTS)
 def test_closed_form_variance_matches_reference_terms(name: str, theta: float, sigma: float) -> None:
-    """The code's closed form equals the variance of REFERENCE.md's per-sample term, exactly."""
+    """The code's closed form equals the variance of docs/maths.md's per-sample term, exactly."""
     mean, var, _ = central_moments(square_terms(name, theta, sigma))
     assert mean == pytest.approx(2 * theta, abs=1e-9)
-    assert float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), sigma)) == pytest.approx(var, rel=1e-9)
+    assert float(
+        ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), sigma)
+    ) == pytest.approx(var, rel=1e-9)
 
 
 def test_reference_table_values() -> None:
-    """REFERENCE.md: per-sample variance 87 (score) and 4 (pathwise) at θ=2, σ=1; 15 and 4 at θ=0."""
+    """docs/maths.md: per-sample variance 87 (score) and 4 (pathwise) at θ=2, σ=1; 15 and 4 at θ=0."""
     at = lambda name, theta: float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), 1.0))  # noqa: E731
-    assert (at("score", 2.0), at("pathwise", 2.0), at("score", 0.0), at("exact", 2.0)) == (87.0, 4.0, 15.0, 0.0)
+    assert (at("score", 2.0), at("pathwise", 2.0), at("score", 0.0), at("exact", 2.0)) == (
+        87.0,
+        4.0,
+        15.0,
+        0.0,
+    )
 
 
 @pytest.mark.parametrize("name", SAMPLING)
@@ -78,7 +85,9 @@ def test_in_step_variance_estimate(name: str, n: int) -> None:
 
 def test_no_in_step_variance_from_one_sample() -> None:
     terms = draw("pathwise", 1.0, 1.0, replicates=8, n=1)
-    logged = step_scalars(torch.ones(8), terms, torch.ones(8, dtype=torch.bool), Square(), estimators.pathwise, 1.0)
+    logged = step_scalars(
+        torch.ones(8), terms, torch.ones(8, dtype=torch.bool), Square(), estimators.pathwise, 1.0
+    )
     assert logged["grad/variance"] is None
     assert float(logged["grad/variance_analytic"]) == pytest.approx(4.0)
 
@@ -102,4 +111,8 @@ def test_every_estimator_has_its_yaml_and_every_yaml_names_one(make_cfg) -> None
     options = {path.stem for path in (ROOT / "conf" / "estimator").glob("*.yaml")}
     assert options == set(ESTIMATORS)
     for name in options:
-        assert estimator_of(make_cfg(f"estimator={name}").estimator) is ESTIMATORS[name] is getattr(estimators, name)
+        assert (
+            estimator_of(make_cfg(f"estimator={name}").estimator)
+            is ESTIMATORS[name]
+            is getattr(estimators, name)
+        )

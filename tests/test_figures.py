@@ -15,7 +15,9 @@ def config(hue: str, variance: bool, diverged: float) -> ConfigCurves:
     """Curves as a job of ``hue`` logs them: no ``grad/variance`` at n = 1, ``diverged`` % by the end."""
     theta = 3.0 * 0.8**STEPS
     series = {
-        "theta/mean": (STEPS, theta), "theta/q05": (STEPS, theta - 0.5), "theta/q95": (STEPS, theta + 0.5),
+        "theta/mean": (STEPS, theta),
+        "theta/q05": (STEPS, theta - 0.5),
+        "theta/q95": (STEPS, theta + 0.5),
         "theta/rms_error": (STEPS, np.abs(theta) + 0.1),
         "theta/diverged": (STEPS, np.linspace(0.0, diverged, len(STEPS))),
     }
@@ -32,10 +34,13 @@ def panel_titles(variance: bool, diverged: float) -> list[str]:
     return [ax.get_title() for ax in fig.axes]
 
 
-@pytest.mark.parametrize("variance,diverged,last", [
-    (True, 0.0, "in-step variance of the gradient estimate (log axis)"),  # the default sweep
-    (False, 35.0, "replicates diverged (|θ| > 10⁶ or not finite)"),  # the unstable preset: n = 1
-])
+@pytest.mark.parametrize(
+    "variance,diverged,last",
+    [
+        (True, 0.0, "in-step variance of the gradient estimate (log axis)"),  # the default sweep
+        (False, 35.0, "replicates diverged (|θ| > 10⁶ or not finite)"),  # the unstable preset: n = 1
+    ],
+)
 def test_the_third_panel_shows_what_the_sweep_logged(variance: bool, diverged: float, last: str) -> None:
     titles = panel_titles(variance, diverged)
     assert titles[:2] == [f"θ with {h}: mean and 5–95% band across replicates" for h in ("pathwise", "score")]

@@ -19,8 +19,15 @@ def summaries(sweep_dir: Path) -> dict[str, dict]:
 
 
 def test_joblib_runs_jobs_in_parallel_with_threads_split(tmp_path: Path) -> None:
-    result = run_train("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "steps=10",
-                       f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    result = run_train(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "seed=0,1",
+        "steps=10",
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     jobs = summaries(tmp_path)
     assert sorted(jobs) == ["seed=0,steps=10", "seed=1,steps=10"]
@@ -30,8 +37,14 @@ def test_joblib_runs_jobs_in_parallel_with_threads_split(tmp_path: Path) -> None
 
 
 def test_submitit_local_multirun(tmp_path: Path) -> None:
-    result = run_train("-m", "hydra/launcher=submitit_local", "estimator=score,pathwise", "steps=10",
-                       f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    result = run_train(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "estimator=score,pathwise",
+        "steps=10",
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     jobs = summaries(tmp_path)
     assert sorted(jobs) == ["estimator=pathwise,steps=10", "estimator=score,steps=10"]
@@ -40,8 +53,16 @@ def test_submitit_local_multirun(tmp_path: Path) -> None:
 
 def test_tune_finds_the_trial_with_the_smallest_metric(tmp_path: Path) -> None:
     """``+experiment=tune``: Optuna's best value is the smallest stationary_rms its trials returned."""
-    result = run_train("-m", "+experiment=tune", "estimator=pathwise", "steps=20", "replicates=64",
-                       "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    result = run_train(
+        "-m",
+        "+experiment=tune",
+        "estimator=pathwise",
+        "steps=20",
+        "replicates=64",
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     trials = summaries(tmp_path).values()

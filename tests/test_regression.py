@@ -20,8 +20,11 @@ def stored(name: str) -> dict:
 def assert_same_run(run: dict, expected: dict, where: str) -> None:
     """Tag by tag, so that a failure names what moved."""
     for kind in ("scalars", "histograms"):
-        moved = sorted(tag for tag in expected[kind].keys() | run[kind].keys()
-                       if run[kind].get(tag) != expected[kind].get(tag))
+        moved = sorted(
+            tag
+            for tag in expected[kind].keys() | run[kind].keys()
+            if run[kind].get(tag) != expected[kind].get(tag)
+        )
         assert not moved, f"{where}: {kind} differ from the stored run: {moved}"
     assert run["summary"] == expected["summary"], where
 
@@ -55,5 +58,7 @@ def test_variance_study_csv_is_identical(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_pair_table_is_identical() -> None:
-    assert command("-m", "reparam_opt.pair_table", "--theta", "1", cwd=ROOT) == (
-        REFERENCE / "pair_table_theta1.md").read_text()
+    assert (
+        command("-m", "reparam_opt.pair_table", "--theta", "1", cwd=ROOT)
+        == (REFERENCE / "pair_table_theta1.md").read_text()
+    )

@@ -24,8 +24,13 @@ def start_train(*args: str, cwd: Path) -> subprocess.Popen:
     """``python train.py ARGS`` started in the background; its output goes to files in ``cwd``."""
     output = cwd / f"output-{time.monotonic_ns()}.txt"
     with open(output, "w") as out:
-        process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, stdout=out,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "train.py"), *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     process.output = output
     return process
 
@@ -56,8 +61,16 @@ def read_summary(run_dir: Path) -> dict:
 
 def test_divergence_is_a_result_and_the_sweep_goes_on(tmp_path: Path) -> None:
     """Score function, n = 1, η = 0.1: some runs from θ0 = 6 blow up, every run from θ0 = 1e5 does."""
-    result = run_train("-m", "estimator=score", "n_samples=1", "lr=0.1", "theta0=6,1e5", "replicates=64",
-                       "steps=60", cwd=tmp_path)
+    result = run_train(
+        "-m",
+        "estimator=score",
+        "n_samples=1",
+        "lr=0.1",
+        "theta0=6,1e5",
+        "replicates=64",
+        "steps=60",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     job_dirs = [s.parent for s in tmp_path.glob("outputs/multirun/*/*/*/summary.json")]
     jobs = {read_summary(job)["config"]["theta0"]: job for job in job_dirs}
@@ -106,11 +119,22 @@ def test_runs_started_together_never_share_a_directory(tmp_path: Path) -> None:
     """All ask for the same directory name, as runs started in the same second do."""
     same_run_dir = "hydra.run.dir=${fresh_dir:outputs/runs/same}"
     same_sweep_dir = "hydra.sweep.dir=${fresh_dir:outputs/multirun/same}"
-    processes = [start_train(same_run_dir, f"seed={seed}", "steps=5", "replicates=4", cwd=tmp_path)
-                 for seed in (1, 2)]
-    processes += [start_train("-m", NO_SWEEP_SUMMARY, same_sweep_dir, *launcher, f"seed={seed}", "steps=5,6",
-                              "replicates=4", cwd=tmp_path)
-                  for seed, launcher in ((3, ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")), (4, ()))]
+    processes = [
+        start_train(same_run_dir, f"seed={seed}", "steps=5", "replicates=4", cwd=tmp_path) for seed in (1, 2)
+    ]
+    processes += [
+        start_train(
+            "-m",
+            NO_SWEEP_SUMMARY,
+            same_sweep_dir,
+            *launcher,
+            f"seed={seed}",
+            "steps=5,6",
+            "replicates=4",
+            cwd=tmp_path,
+        )
+        for seed, launcher in ((3, ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")), (4, ()))
+    ]
     for process in processes:
         finish(process)
     runs = sorted((tmp_path / "outputs" / "runs").iterdir())
@@ -125,8 +149,11 @@ def test_runs_started_together_never_share_a_directory(tmp_path: Path) -> None:
         seeds.append(config["seed"])
         jobs_of.setdefault(job.parent.name, set()).add((config["seed"], config["steps"]))
     assert sorted(seeds) == [1, 2, 3, 3, 4, 4]
-    assert all(len(jobs) == 2 and len({seed for seed, _ in jobs}) == 1 for name, jobs in jobs_of.items()
-               if name != "runs")  # each sweep holds its own two jobs
+    assert all(
+        len(jobs) == 2 and len({seed for seed, _ in jobs}) == 1
+        for name, jobs in jobs_of.items()
+        if name != "runs"
+    )  # each sweep holds its own two jobs
 
 
 def test_same_seed_reproduces_across_runs_sweeps_and_launchers(tmp_path: Path) -> None:
@@ -141,8 +168,13 @@ def test_same_seed_reproduces_across_runs_sweeps_and_launchers(tmp_path: Path) -
     launches = {
         "single": ("replicates=16",),
         "basic": ("-m", NO_SWEEP_SUMMARY, "replicates=16,40000"),
-        "joblib": ("-m", NO_SWEEP_SUMMARY, "replicates=16,40000",
-                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+        "joblib": (
+            "-m",
+            NO_SWEEP_SUMMARY,
+            "replicates=16,40000",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ),
     }
     processes = []
     for name, args in launches.items():
@@ -152,8 +184,11 @@ def test_same_seed_reproduces_across_runs_sweeps_and_launchers(tmp_path: Path) -
         finish(process)
 
     def job(name: str, replicates: int) -> dict[str, list]:
-        (run_dir,) = [d.parent for d in (tmp_path / name).glob("outputs/**/summary.json")
-                      if read_summary(d.parent)["config"]["replicates"] == replicates]
+        (run_dir,) = [
+            d.parent
+            for d in (tmp_path / name).glob("outputs/**/summary.json")
+            if read_summary(d.parent)["config"]["replicates"] == replicates
+        ]
         return logged(run_dir)
 
     single = job("single", 16)

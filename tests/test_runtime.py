@@ -8,10 +8,9 @@ import sys
 
 import pytest
 
-from reparam_opt.runtime import interactive
-from reparam_opt.runtime import _glibc, threads_per_job
-from reparam_opt.summary import sweep_value
 from reparam_opt.recorder import POINTS_PER_SERIES, cadence
+from reparam_opt.runtime import _glibc, interactive, threads_per_job
+from reparam_opt.summary import sweep_value
 
 
 @pytest.mark.parametrize("steps", [1, 200, 1000, 1001, 5000, 123457])
@@ -80,9 +79,14 @@ def test_keep_freed_memory_stops_refaulting_a_steps_temporaries() -> None:
     Seen here over 30 steps: 27 000 to 65 000 faults by default, 0 to 3 900 kept.
     """
     faults = {
-        mode: int(subprocess.run([sys.executable, "-c", _FAULTS, mode], check=True,
-                                 capture_output=True, text=True).stdout)
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", _FAULTS, mode], check=True, capture_output=True, text=True
+            ).stdout
+        )
         for mode in ("default", "keep")
     }
-    assert faults["default"] > 10 * _PAGES_PER_TEMPORARY  # a temporary faulted in anew every third step or more
+    assert (
+        faults["default"] > 10 * _PAGES_PER_TEMPORARY
+    )  # a temporary faulted in anew every third step or more
     assert faults["keep"] < faults["default"] / 4

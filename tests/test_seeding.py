@@ -13,10 +13,18 @@ from tests.conftest import scalars
 
 
 def test_seed_is_one_stream_drawn_a_replicates_by_n_block_per_step(make_cfg, tmp_path: Path) -> None:
-    """README.md, "Reproducibility": step t uses the t-th ``randn(replicates, n_samples)`` after the seed."""
+    """docs/reference.md, "Reproducibility": step t uses the t-th ``randn(replicates, n_samples)``."""
     replicates, n, seed, lr, theta0, sigma = 8, 3, 5, 0.1, 2.0, 0.5
-    cfg = make_cfg("estimator=pathwise", f"seed={seed}", f"replicates={replicates}", f"n_samples={n}",
-                   "steps=3", f"lr={lr}", f"theta0={theta0}", f"sigma={sigma}")
+    cfg = make_cfg(
+        "estimator=pathwise",
+        f"seed={seed}",
+        f"replicates={replicates}",
+        f"n_samples={n}",
+        "steps=3",
+        f"lr={lr}",
+        f"theta0={theta0}",
+        f"sigma={sigma}",
+    )
     train(cfg, tmp_path)
     torch.manual_seed(seed)
     theta, expected = torch.full((replicates,), theta0), [theta0]

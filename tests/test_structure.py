@@ -1,4 +1,4 @@
-"""The shape of the package: no import cycle, matplotlib off the training path, no process-wide side effects."""
+"""The package's shape: no import cycle, no matplotlib on the training path, no process-wide side effects."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ def imports(path: Path, modules: set[str]) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             # `from package import module` names the module; `from module import name`, the module
-            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
-                     for alias in node.names]
+            names = [
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                for alias in node.names
+            ]
         else:
             continue
         found |= {name for name in names if name in modules}
@@ -45,12 +47,16 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_the_package_imports_form_no_cycle() -> None:
     graph = import_graph()
-    assert {"reparam_opt.estimators", "reparam_opt.training", "reparam_opt.sweep_summary.report"} <= graph.keys()
+    assert {
+        "reparam_opt.estimators",
+        "reparam_opt.training",
+        "reparam_opt.sweep_summary.report",
+    } <= graph.keys()
     done: set[str] = set()
 
     def visit(name: str, path: list[str]) -> None:
         if name in path:
-            raise AssertionError("import cycle: " + " -> ".join(path[path.index(name):] + [name]))
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(name) :] + [name]))
         if name in done:
             return
         for other in sorted(graph[name]):
@@ -66,7 +72,9 @@ def test_the_graph_sees_function_level_imports() -> None:
     assert "reparam_opt.sweep_summary.report" in import_graph()["reparam_opt.sweep_summary.callback"]
 
 
-@pytest.mark.parametrize("module", ["reparam_opt.sweep_summary", "reparam_opt.training", "reparam_opt.config"])
+@pytest.mark.parametrize(
+    "module", ["reparam_opt.sweep_summary", "reparam_opt.training", "reparam_opt.config"]
+)
 def test_the_training_path_does_not_import_matplotlib(module: str) -> None:
     """Hydra instantiates the sweep-summary callback in single runs too; matplotlib must stay out."""
     probe = f"import sys, {module}; print('matplotlib' in sys.modules)"
@@ -74,7 +82,9 @@ def test_the_training_path_does_not_import_matplotlib(module: str) -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_train_changes_nothing_process_wide(make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_changes_nothing_process_wide(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Threads, the random state, the signal handlers and the C heap are as they were after train()."""
     calls = []
     monkeypatch.setattr(runtime, "_glibc", lambda: calls.append("mallopt") or None)
@@ -91,10 +101,12 @@ def test_train_changes_nothing_process_wide(make_cfg, tmp_path: Path, monkeypatc
 
 
 def test_importing_the_package_changes_nothing() -> None:
-    probe = ("import torch; t = torch.get_num_threads(); "
-             "import reparam_opt.training, reparam_opt.variance.study, reparam_opt.sweep_summary; "
-             "from omegaconf import OmegaConf; from hydra.core.config_store import ConfigStore; "
-             "print(torch.get_num_threads() == t, OmegaConf.has_resolver('fresh_dir'), "
-             "'train_schema.yaml' in ConfigStore.instance().repo)")
+    probe = (
+        "import torch; t = torch.get_num_threads(); "
+        "import reparam_opt.training, reparam_opt.variance.study, reparam_opt.sweep_summary; "
+        "from omegaconf import OmegaConf; from hydra.core.config_store import ConfigStore; "
+        "print(torch.get_num_threads() == t, OmegaConf.has_resolver('fresh_dir'), "
+        "'train_schema.yaml' in ConfigStore.instance().repo)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["True", "False", "False"]

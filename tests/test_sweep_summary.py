@@ -111,7 +111,7 @@ def test_compare_preset_sweeps_every_estimator_sample_size_and_seed() -> None:
 
 
 def test_unstable_preset_diverges_with_score_and_not_with_pathwise(make_cfg, tmp_path: Path) -> None:
-    """REFERENCE.md: η = 0.1, n = 1, θ0 = 3 makes the score function diverge and not pathwise."""
+    """docs/maths.md, "SGD on the square": η = 0.1, n = 1, θ0 = 3 makes score diverge and not pathwise."""
     runs = {
         name: train(make_cfg("+experiment=unstable", f"estimator={name}"), tmp_path / name)
         for name in ("score", "pathwise")

@@ -34,8 +34,17 @@ def test_tensorboard_serves_each_sweep_job_as_a_run(tmp_path: Path) -> None:
 
     log = tmp_path / "tensorboard.log"
     with open(log, "w") as out:  # port 0: the server picks a free port and prints it
-        command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(sweep_dir),
-                   "--host", "127.0.0.1", "--port", "0"]
+        command = [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(sweep_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ]
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS

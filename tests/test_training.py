@@ -31,8 +31,21 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.param_groups[0]["momentum"] == 0.0
     top_level = set(cfg.keys()) - {"estimator", "objective", "optimizer"}
-    assert top_level == {"seed", "theta0", "sigma", "n_samples", "steps", "replicates", "lr",
-                         "log_every", "histogram_every", "tolerance", "device", "threads", "return_metric"}
+    assert top_level == {
+        "seed",
+        "theta0",
+        "sigma",
+        "n_samples",
+        "steps",
+        "replicates",
+        "lr",
+        "log_every",
+        "histogram_every",
+        "tolerance",
+        "device",
+        "threads",
+        "return_metric",
+    }
 
 
 def test_schema_rejects_wrong_types_and_unknown_options(make_cfg) -> None:
@@ -43,7 +56,7 @@ def test_schema_rejects_wrong_types_and_unknown_options(make_cfg) -> None:
 
 
 def test_exact_follows_the_mean_trajectory(make_cfg, tmp_path: Path) -> None:
-    """REFERENCE.md: E[θ_t] = (1 − 2η)^t θ0, which the exact gradient follows exactly."""
+    """docs/maths.md: E[θ_t] = (1 − 2η)^t θ0, which the exact gradient follows exactly."""
     cfg = make_cfg("estimator=exact", "steps=30", "replicates=4", "lr=0.05")
     train(cfg, tmp_path)
     mean = dict(scalars(tmp_path)["theta/mean"])
@@ -53,14 +66,22 @@ def test_exact_follows_the_mean_trajectory(make_cfg, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", [1, 4])
 def test_pathwise_stationary_mean_square_error(make_cfg, tmp_path: Path, n: int) -> None:
-    """REFERENCE.md: stationary E[θ²] = η / (n(1 − η)) for pathwise SGD; 0.053 at η = 0.05, n = 1."""
+    """docs/maths.md: stationary E[θ²] = η / (n(1 − η)) for pathwise SGD; 0.053 at η = 0.05, n = 1."""
     lr, replicates = 0.05, 4000
-    cfg = make_cfg("estimator=pathwise", f"n_samples={n}", f"lr={lr}", "steps=150",
-                   f"replicates={replicates}", "log_every=150")
+    cfg = make_cfg(
+        "estimator=pathwise",
+        f"n_samples={n}",
+        f"lr={lr}",
+        "steps=150",
+        f"replicates={replicates}",
+        "log_every=150",
+    )
     summary = train(cfg, tmp_path)
     expected = lr / (n * (1 - lr))
     # θ_T is Gaussian across replicates, so the mean of θ² has standard error √2·E[θ²]/√R.
-    assert summary["final_rms_error"] ** 2 == pytest.approx(expected, abs=Z * math.sqrt(2 / replicates) * expected)
+    assert summary["final_rms_error"] ** 2 == pytest.approx(
+        expected, abs=Z * math.sqrt(2 / replicates) * expected
+    )
 
 
 def test_same_seed_is_bit_identical_and_another_seed_differs(make_cfg, tmp_path: Path) -> None:
@@ -76,7 +97,9 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(make_cfg, tmp_path:
 
 def test_the_claim_holds_with_the_defaults(make_cfg, tmp_path: Path) -> None:
     """Pathwise beats score on every metric at the default settings; exact sets the floor."""
-    runs = {name: train(make_cfg(f"estimator={name}"), tmp_path / name) for name in ("score", "pathwise", "exact")}
+    runs = {
+        name: train(make_cfg(f"estimator={name}"), tmp_path / name) for name in ("score", "pathwise", "exact")
+    }
     score, path, exact = runs["score"], runs["pathwise"], runs["exact"]
     assert path["steps_to_tolerance"] is not None
     assert score["steps_to_tolerance"] is None or path["steps_to_tolerance"] < score["steps_to_tolerance"]
@@ -90,8 +113,15 @@ def test_the_claim_holds_with_the_defaults(make_cfg, tmp_path: Path) -> None:
 def test_summary_json_holds_metrics_and_resolved_config(make_cfg, tmp_path: Path) -> None:
     train(make_cfg("steps=10", "lr=0.3"), tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert {"steps_to_tolerance", "final_rms_error", "stationary_rms", "path_length_ratio", "diverged",
-            "status", "wall_seconds"} <= summary.keys()
+    assert {
+        "steps_to_tolerance",
+        "final_rms_error",
+        "stationary_rms",
+        "path_length_ratio",
+        "diverged",
+        "status",
+        "wall_seconds",
+    } <= summary.keys()
     assert summary["config"]["optimizer"]["lr"] == 0.3  # interpolation resolved
     assert not list(tmp_path.glob(".summary-*"))  # no temporary file left behind
 
@@ -105,9 +135,12 @@ def test_hparams_name_each_group_by_its_option_and_hide_targets(make_cfg, tmp_pa
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     start = plugin_data_pb2.HParamsPluginData.FromString(
-        acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
-    values = {key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
-              for key, value in start.hparams.items()}
+        acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    ).session_start_info
+    values = {
+        key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+        for key, value in start.hparams.items()
+    }
     assert (values["estimator"], values["objective"], values["optimizer"]) == ("score", "cosine", "adam")
     assert values["objective.k"] == 1.0 and values["lr"] == 0.1 and values["n_samples"] == 2
     assert not [key for key in values if "_target_" in key or "_partial_" in key]

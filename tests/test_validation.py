@@ -1,4 +1,4 @@
-"""Bad input: every row of README.md's "Bad input" table, in-process and through a real ``train.py``."""
+"""Bad input: every row of docs/reference.md's "Bad input" table, in-process and through ``train.py``."""
 
 from __future__ import annotations
 
@@ -51,17 +51,28 @@ ROWS = [  # (override, the line it must produce)
     ("log_every=0", "bad value log_every=0: must be null or an integer >= 1"),
     ("histogram_every=0", "bad value histogram_every=0: must be null or an integer >= 1"),
     ("threads=0", "bad value threads=0: must be null or an integer >= 1"),
-    ("return_metric=loss", "bad value return_metric=loss: must be null or one of steps_to_tolerance, "
-                           "final_rms_error, stationary_rms, path_length_ratio, diverged"),
+    (
+        "return_metric=loss",
+        "bad value return_metric=loss: must be null or one of steps_to_tolerance, "
+        "final_rms_error, stationary_rms, path_length_ratio, diverged",
+    ),
     ("device=tpu", "bad value device=tpu: must be cpu, cuda or cuda:<index>"),
-    ("objective=cosine objective.k=0",
-     "objective.k=0.0 is not allowed for objective=cosine: k must be a finite number > 0"),
-    ("objective=gaussian_bump objective.k=-1",
-     "objective.k=-1.0 is not allowed for objective=gaussian_bump: k must be a finite number > 0"),
-    ("objective=shifted_square objective.k=nan",
-     "objective.k=nan is not allowed for objective=shifted_square: k must be a finite number"),
-    ("estimator=score_baseline n_samples=1",
-     "bad value n_samples=1: must be an integer >= 2 for estimator=score_baseline"),
+    (
+        "objective=cosine objective.k=0",
+        "objective.k=0.0 is not allowed for objective=cosine: k must be a finite number > 0",
+    ),
+    (
+        "objective=gaussian_bump objective.k=-1",
+        "objective.k=-1.0 is not allowed for objective=gaussian_bump: k must be a finite number > 0",
+    ),
+    (
+        "objective=shifted_square objective.k=nan",
+        "objective.k=nan is not allowed for objective=shifted_square: k must be a finite number",
+    ),
+    (
+        "estimator=score_baseline n_samples=1",
+        "bad value n_samples=1: must be an integer >= 2 for estimator=score_baseline",
+    ),
 ]
 
 
@@ -98,8 +109,10 @@ def test_cuda_without_cuda(make_cfg, monkeypatch) -> None:
         check_train_config(make_cfg("device=cuda"))
 
 
-@pytest.mark.parametrize("override", ["steps=abc", "steps=1.5", "lr=fast", "estimator=nonsense",
-                                      "objective=nonsense", "optimizer=nonsense"])
+@pytest.mark.parametrize(
+    "override",
+    ["steps=abc", "steps=1.5", "lr=fast", "estimator=nonsense", "objective=nonsense", "optimizer=nonsense"],
+)
 def test_wrong_types_and_unknown_options_fail_at_composition(make_cfg, override: str) -> None:
     with pytest.raises(ConfigCompositionException):
         make_cfg(override)
@@ -116,10 +129,13 @@ def stderr_lines(result) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("overrides", "line"), [
-    ("sigma=-1", "bad value sigma=-1.0: must be a finite number > 0"),
-    ("objective=cosine objective.k=0", ROWS[-4][1]),  # the objective's own validate()
-])
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ("sigma=-1", "bad value sigma=-1.0: must be a finite number > 0"),
+        ("objective=cosine objective.k=0", ROWS[-4][1]),  # the objective's own validate()
+    ],
+)
 def test_real_run_exits_non_zero_with_one_line_and_no_traceback(
     tmp_path: Path, overrides: str, line: str
 ) -> None:
@@ -137,12 +153,22 @@ def test_hydra_full_error_shows_the_traceback(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("override", "expected"), [
-    ("steps=abc", ["Error merging override steps=abc",
-                   "Value 'abc' of type 'str' could not be converted to Integer"]),
-    ("estimator=nonsense", ["In 'config': Could not find 'estimator/nonsense'",
-                            "Available options in 'estimator':"]),
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "steps=abc",
+            [
+                "Error merging override steps=abc",
+                "Value 'abc' of type 'str' could not be converted to Integer",
+            ],
+        ),
+        (
+            "estimator=nonsense",
+            ["In 'config': Could not find 'estimator/nonsense'", "Available options in 'estimator':"],
+        ),
+    ],
+)
 def test_real_run_composition_errors_are_hydras_short_message(
     tmp_path: Path, override: str, expected: list[str]
 ) -> None:
@@ -171,7 +197,9 @@ def test_one_bad_job_in_a_multirun_keeps_the_finished_ones(tmp_path: Path) -> No
 
 
 def test_a_target_that_is_not_an_estimator(make_cfg) -> None:
-    line = ("^bad value estimator._target_=torch.randn: must name an Estimator, "
-            "such as reparam_opt.estimators.score$")
+    line = (
+        "^bad value estimator._target_=torch.randn: must name an Estimator, "
+        "such as reparam_opt.estimators.score$"
+    )
     with pytest.raises(ConfigError, match=line):
         check_train_config(make_cfg("estimator._target_=torch.randn"))

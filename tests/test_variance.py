@@ -6,12 +6,12 @@ import csv
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-import torch
 import pytest
+import torch
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -176,7 +176,7 @@ def test_command_writes_table_csv_figure_and_board(tmp_path: Path) -> None:
 
 
 def cosine_or_bump_terms(objective: str, estimator: str, k: float, theta: float, sigma: float):
-    """h(ε) of REFERENCE.md's score and pathwise terms for cos(kx) and exp(−kx²), written independently."""
+    """h(ε) of docs/maths.md's score and pathwise terms for cos(kx) and exp(−kx²), written independently."""
     f, df = {
         "cosine": (lambda x: np.cos(k * x), lambda x: -k * np.sin(k * x)),
         "gaussian_bump": (lambda x: np.exp(-k * x**2), lambda x: -2 * k * x * np.exp(-k * x**2)),
@@ -187,21 +187,32 @@ def cosine_or_bump_terms(objective: str, estimator: str, k: float, theta: float,
 
 
 @pytest.mark.parametrize("objective,below,above", [("cosine", 0.5, 3.0), ("gaussian_bump", 0.5, 3.0)])
-def test_k_sweep_shows_pathwise_losing_at_large_k(variance_cfg, objective: str, below: float, above: float) -> None:
+def test_k_sweep_shows_pathwise_losing_at_large_k(
+    variance_cfg, objective: str, below: float, above: float
+) -> None:
     """θ = σ = 1: pathwise has the lower per-sample variance at small k and the higher one at large k.
 
     Each measured per-sample variance is within 4 standard errors of its closed form, and at both
     ends the two are further apart than 4 standard errors each (SEs from quadrature moments).
     """
     repetitions, n = 4000, 10
-    cfg = variance_cfg("sweep=k", f"objective={objective}", "theta=1", "sigma=1", f"n_samples={n}",
-                       f"repetitions={repetitions}", f"sweep.points=[{below},{above}]")
+    cfg = variance_cfg(
+        "sweep=k",
+        f"objective={objective}",
+        "theta=1",
+        "sigma=1",
+        f"n_samples={n}",
+        f"repetitions={repetitions}",
+        f"sweep.points=[{below},{above}]",
+    )
     rows = {(r["estimator"], r["value"]): r for r in study(cfg)}
     band = {}
     for (estimator, k), row in rows.items():
         _, var, m4 = central_moments(cosine_or_bump_terms(objective, estimator, k, 1.0, 1.0), nodes=150)
         var_n, mu4_n = var / n, (m4 - 3 * var**2) / n**3 + 3 * (var / n) ** 2
-        se = n * math.sqrt(mu4_n / repetitions - var_n**2 * (repetitions - 3) / (repetitions * (repetitions - 1)))
+        se = n * math.sqrt(
+            mu4_n / repetitions - var_n**2 * (repetitions - 3) / (repetitions * (repetitions - 1))
+        )
         assert row["per_sample_closed_form"] == pytest.approx(var, rel=1e-8)
         assert abs(row["per_sample_variance"] - var) < Z * se
         band[estimator, k] = (row["per_sample_variance"] - Z * se, row["per_sample_variance"] + Z * se)
@@ -210,23 +221,35 @@ def test_k_sweep_shows_pathwise_losing_at_large_k(variance_cfg, objective: str, 
 
 
 def test_leave_one_out_closed_form_depends_on_n(variance_cfg) -> None:
-    """The study passes n to the closed form: n·Var = 42 + 34/(n − 1) for x² at θ = 2 (REFERENCE's 45.6 at n = 10)."""
-    cfg = variance_cfg("+estimator@estimators.score_baseline=score_baseline", "sweep.points=[2,10]", "repetitions=5")
+    """The study passes n to the closed form: n·Var = 42 + 34/(n − 1) for x² at θ = 2 (45.78 at n = 10)."""
+    cfg = variance_cfg(
+        "+estimator@estimators.score_baseline=score_baseline", "sweep.points=[2,10]", "repetitions=5"
+    )
     rows = [r for r in study(cfg) if r["estimator"] == "score_baseline"]
     assert [r["per_sample_closed_form"] for r in rows] == pytest.approx([42 + 34, 42 + 34 / 9])
 
 
-@pytest.mark.parametrize("target,low,high", [("reparam_opt.objectives.Cosine", 1.06, 1.07),
-                                             ("reparam_opt.objectives.GaussianBump", 0.86, 0.88)])
+@pytest.mark.parametrize(
+    "target,low,high",
+    [("reparam_opt.objectives.Cosine", 1.06, 1.07), ("reparam_opt.objectives.GaussianBump", 0.86, 0.88)],
+)
 def test_closed_forms_cross_where_the_readme_says(target: str, low: float, high: float) -> None:
-    """README: at θ = σ = 1 the closed-form per-sample variances of score and pathwise cross once for k in
-    (0.05, 10], at k ≈ 1.06 for cos(kx) and k ≈ 0.87 for exp(−kx²); pathwise is lower before, higher after."""
+    """docs/maths.md, "Where pathwise loses": at θ = σ = 1 the closed-form per-sample variances of
+    score and pathwise cross once for k in (0.05, 10], at k ≈ 1.06 for cos(kx) and k ≈ 0.87 for
+    exp(−kx²); pathwise is lower before, higher after."""
     from hydra.utils import get_class
 
     ks = np.linspace(0.05, 10, 4000)
     theta = torch.tensor(1.0, dtype=torch.float64)
-    gap = np.array([float(pathwise.closed_form_variance(get_class(target)(k), theta, 1.0)
-                          - score.closed_form_variance(get_class(target)(k), theta, 1.0)) for k in ks])
+    gap = np.array(
+        [
+            float(
+                pathwise.closed_form_variance(get_class(target)(k), theta, 1.0)
+                - score.closed_form_variance(get_class(target)(k), theta, 1.0)
+            )
+            for k in ks
+        ]
+    )
     crossings = ks[1:][np.diff(np.sign(gap)) != 0]
     assert len(crossings) == 1 and low < crossings[0] < high
     assert gap[0] < 0 < gap[-1]
@@ -248,12 +271,26 @@ def test_study_memory_does_not_grow_with_the_number_of_chunks(tmp_path: Path) ->
     """
     chunk_mib = 1_000_000 * 4 / 2**20
     peaks = [
-        float(subprocess.run(
-            [sys.executable, "-c", _PEAK_MIB, sys.executable, "-m", "reparam_opt.variance",
-             f"repetitions={repetitions}", "sweep.points=[100000]", "chunk_elements=1000000",
-             f"hydra.run.dir={tmp_path / str(repetitions)}"],
-            check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
-        ).stdout)
+        float(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    _PEAK_MIB,
+                    sys.executable,
+                    "-m",
+                    "reparam_opt.variance",
+                    f"repetitions={repetitions}",
+                    "sweep.points=[100000]",
+                    "chunk_elements=1000000",
+                    f"hydra.run.dir={tmp_path / str(repetitions)}",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).resolve().parents[1],
+            ).stdout
+        )
         for repetitions in (100, 2000)
     ]
     assert peaks[1] - peaks[0] < 25 * chunk_mib  # 190 more chunks may add less than 25 chunks' worth

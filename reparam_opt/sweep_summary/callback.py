@@ -25,7 +25,11 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = write_report(sweep_dir)
         if failed:  # the summary is written; now the sweep reports its failures and exits 1
-            log.error("%d sweep job(s) failed (%s); see %s", len(failed), ", ".join(path for path, _ in failed),
-                      sweep_dir / "summary.md")
+            log.error(
+                "%d sweep job(s) failed (%s); see %s",
+                len(failed),
+                ", ".join(path for path, _ in failed),
+                sweep_dir / "summary.md",
+            )
             # Hydra turns a callback's exception into a warning; SystemExit is not an Exception.
             raise SystemExit(1)

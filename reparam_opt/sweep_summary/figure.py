@@ -15,18 +15,18 @@ Panels, each over the steps, every series a median over a configuration's seeds:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # files and TensorBoard only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from reparam_opt.sweep_summary.jobs import ConfigCurves  # noqa: E402
+from reparam_opt.sweep_summary.jobs import ConfigCurves
 
 FAMILIES = ("Oranges", "Blues", "Greys", "Greens", "Purples", "Reds")
 KNOWN = {"score": "Oranges", "pathwise": "Blues", "exact": "Greys"}
@@ -49,15 +49,19 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     """The panels of the module docstring, two or three to a row, with one legend of configurations."""
     colour = dict(zip((id(c) for c in configs), line_colours(configs)))
     hues = list(dict.fromkeys(c.hue for c in configs if c.hue != REFERENCE))
-    groups = [[c for c in configs if c.hue == h] for h in hues] if len(hues) <= MAX_THETA_PANELS else [
-        [c for c in configs if c.hue != REFERENCE]]
+    groups = (
+        [[c for c in configs if c.hue == h] for h in hues]
+        if len(hues) <= MAX_THETA_PANELS
+        else [[c for c in configs if c.hue != REFERENCE]]
+    )
     reference = [c for c in configs if c.hue == REFERENCE]
     extra = [tag for tag in ("grad/variance", "theta/diverged") if any(_positive(c, tag) for c in configs)]
     panels = len(groups) + 1 + len(extra)
     columns = 2 if panels <= 4 else 3
     rows = math.ceil(panels / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 4.2 * rows), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(6.2 * columns, 4.2 * rows), layout="constrained", squeeze=False
+    )
     axes = list(axes.flat)
     for ax in axes[panels:]:
         ax.remove()
@@ -70,18 +74,27 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
         ax.set_ylim(*limits or ax.get_ylim())
 
     rms = axes[len(groups)]
-    _log_panel(rms, configs, colour, "theta/rms_error", "RMS error of θ over replicates (log axis)", "RMS of θ − θ*")
+    _log_panel(
+        rms, configs, colour, "theta/rms_error", "RMS error of θ over replicates (log axis)", "RMS of θ − θ*"
+    )
     tolerances = {c.tolerance for c in configs}
     if len(tolerances) == 1 and None not in tolerances:
         line = rms.axhline(tolerances.pop(), color="0.3", lw=0.8, ls=":", label="tolerance")
         rms.legend(handles=[line], fontsize=8, loc="upper right")
     for ax, tag in zip(axes[len(groups) + 1 :], extra):
         if tag == "grad/variance":
-            _log_panel(ax, configs, colour, tag, "in-step variance of the gradient estimate (log axis)",
-                       "variance of the n-sample estimate")
+            _log_panel(
+                ax,
+                configs,
+                colour,
+                tag,
+                "in-step variance of the gradient estimate (log axis)",
+                "variance of the n-sample estimate",
+            )
         else:
-            _line_panel(ax, configs, colour, tag, "replicates diverged (|θ| > 10⁶ or not finite)",
-                        "% of replicates")
+            _line_panel(
+                ax, configs, colour, tag, "replicates diverged (|θ| > 10⁶ or not finite)", "% of replicates"
+            )
     handles = [Line2D([], [], color=colour[id(c)], lw=1.4, label=c.label) for c in configs]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="configuration")
     fig.suptitle(title)
@@ -94,8 +107,14 @@ def _band_limits(configs: Sequence[ConfigCurves]) -> tuple[float, float] | None:
     The bands, not the means: a few replicates on their way to diverging can carry the mean
     far off while the band stays put; a mean that leaves the axis says so by leaving it.
     """
-    values = [v for c in configs for tag in ("theta/q05", "theta/q95") if tag in c.series
-              for v in c.series[tag][1] if np.isfinite(v)]
+    values = [
+        v
+        for c in configs
+        for tag in ("theta/q05", "theta/q95")
+        if tag in c.series
+        for v in c.series[tag][1]
+        if np.isfinite(v)
+    ]
     if not values:
         return None
     low, high = min(values), max(values)
@@ -116,8 +135,14 @@ def _theta_panel(ax: Axes, group: list[ConfigCurves], reference: list[ConfigCurv
         steps, mean = config.series["theta/mean"]
         ax.plot(steps, mean, color=colour[id(config)], lw=1.4)
         if "theta/q05" in config.series and "theta/q95" in config.series:
-            ax.fill_between(steps, config.series["theta/q05"][1], config.series["theta/q95"][1],
-                            color=colour[id(config)], alpha=0.25, lw=0)
+            ax.fill_between(
+                steps,
+                config.series["theta/q05"][1],
+                config.series["theta/q95"][1],
+                color=colour[id(config)],
+                alpha=0.25,
+                lw=0,
+            )
     for config in reference[:1]:  # the exact run does not depend on the other swept keys
         if "theta/mean" in config.series:
             ax.plot(*config.series["theta/mean"], color="black", lw=1.0, ls="--", label="exact gradient")
@@ -131,8 +156,9 @@ def _theta_panel(ax: Axes, group: list[ConfigCurves], reference: list[ConfigCurv
         ax.legend(fontsize=8, loc="upper right")
 
 
-def _log_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str,
-               ylabel: str) -> None:
+def _log_panel(
+    ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str, ylabel: str
+) -> None:
     """Every configuration's ``tag`` on a log axis; series with nothing positive are listed, not drawn."""
     absent, floor = [], []
     for config in configs:
@@ -148,13 +174,21 @@ def _log_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str
     if floor:  # the exact gradient's error falls to 1e-19: let it leave the axis, keep the rest legible
         ax.set_ylim(bottom=min(floor) / 4)
     if absent:
-        ax.text(0.02, 0.02, "not shown (zero, or n_samples = 1):\n" + "\n".join(absent), transform=ax.transAxes,
-                fontsize=7, va="bottom", color="0.35")
+        ax.text(
+            0.02,
+            0.02,
+            "not shown (zero, or n_samples = 1):\n" + "\n".join(absent),
+            transform=ax.transAxes,
+            fontsize=7,
+            va="bottom",
+            color="0.35",
+        )
     _finish(ax, title, ylabel)
 
 
-def _line_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str,
-                ylabel: str) -> None:
+def _line_panel(
+    ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str, ylabel: str
+) -> None:
     for config in configs:
         if tag in config.series:
             ax.plot(*config.series[tag], color=colour[id(config)], lw=1.4, label=config.label)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import yaml
@@ -181,7 +182,9 @@ def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> 
     for job, logged in zip(done, read):
         replicates = job.summary.get("config", {}).get("replicates")
         if isinstance(replicates, int) and replicates > 0:
-            logged["theta/diverged"] = {s: 100.0 * v / replicates for s, v in logged["theta/diverged"].items()}
+            logged["theta/diverged"] = {
+                s: 100.0 * v / replicates for s, v in logged["theta/diverged"].items()
+            }
     tolerances = {j.summary.get("config", {}).get("tolerance") for j in done}
     result.tolerance = tolerances.pop() if len(tolerances) == 1 else None
     for tag in CURVE_TAGS:

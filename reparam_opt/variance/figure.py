@@ -1,15 +1,16 @@
-"""The variance study's figure: measured variances with their intervals, closed forms as lines (matplotlib, Agg)."""
+"""The variance study's figure: measured variances with intervals, closed forms as lines (matplotlib, Agg)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files and TensorBoard only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
 AXIS_NAMES = {"n_samples": "n, samples per estimate", "theta": "θ", "sigma": "σ", "objective.k": "k"}
 

@@ -1,11 +1,12 @@
-"""The variance study's outputs: ``variance.csv``, ``variance.png``, the TensorBoard figure and the console table."""
+"""The variance study's outputs: ``variance.csv``, ``variance.png``, a TensorBoard figure, the table."""
 
 from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
@@ -66,9 +67,9 @@ def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
 
 
 def table(rows: Sequence[dict[str, Any]], per_sample: bool, confidence: float) -> str:
-    """The study as a Markdown table, ready to paste into the README."""
+    """The study as a Markdown table, ready to paste into docs/results.md."""
     what = "per-sample variance" if per_sample else "variance"
-    scale = (lambda r: r["n_samples"]) if per_sample else (lambda r: 1)  # noqa: E731
+    scale = (lambda r: r["n_samples"]) if per_sample else (lambda r: 1)
     parameter = rows[0]["parameter"] if rows else "value"
     lines = [
         f"| estimator | {parameter} | mean | {what} | {confidence:.0%} interval "

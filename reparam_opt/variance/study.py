@@ -140,7 +140,10 @@ def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
 def closed_form(estimator: Estimator, point: Point) -> float | None:
     """The closed-form variance of the n-sample estimate, or None without one."""
     per_sample = estimator.closed_form_variance(
-        point.objective, torch.tensor(point.theta, dtype=torch.float64), point.sigma, n_samples=int(point.n_samples)
+        point.objective,
+        torch.tensor(point.theta, dtype=torch.float64),
+        point.sigma,
+        n_samples=int(point.n_samples),
     )
     return None if per_sample is None else float(per_sample) / point.n_samples
 
