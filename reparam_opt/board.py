@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -172,32 +173,54 @@ def in_step_variance(estimator: Estimator, terms: Tensor, grad: Tensor) -> Tenso
     return estimator.variance_of_mean(terms, grad) if terms.shape[-1] > 1 else None
 
 
-def scalars_over_steps(
-    theta: Tensor,
-    grad: Tensor,
-    variance: Tensor | None,
-    replicate0: Tensor | None,
-    diverged: Tensor,
-    objective: Objective,
-    estimator: Estimator,
-    sigma: float,
-    theta_star: float | None,
-    n: int,
-) -> dict[str, Tensor | None]:
-    """The scalars of each row: θ, gradient and variance are [steps, live replicates]; values are [steps]."""
-    value = objective.value(theta, sigma)
-    exact = objective.grad(theta, sigma)
-    analytic = estimator.closed_form_variance(objective, theta, sigma, n_samples=n)
-    return {
-        "theta/replicate0": replicate0,  # None once replicate 0 diverged: a diverged θ is never plotted
-        "theta/diverged": diverged,
-        **across_replicates(theta, theta_star),
-        "objective/mean": None if value is None else value.mean(-1),
-        "grad/mean": grad.mean(-1),
-        "grad/exact": None if exact is None else exact.mean(-1),
-        "grad/variance": None if variance is None else variance.mean(-1),
-        "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
-    }
+@dataclass(frozen=True)
+class StepScalars:
+    """The per-step scalars of one run: what they are measured against, and how to compute them."""
+
+    objective: Objective
+    estimator: Estimator
+    sigma: float
+    theta_star: float | None
+    n_samples: int
+
+    def __call__(
+        self,
+        theta: Tensor,
+        grad: Tensor,
+        variance: Tensor | None,
+        replicate0: Tensor | None,
+        diverged: Tensor,
+    ) -> dict[str, Tensor | None]:
+        """The scalars of each row: θ, gradient and variance are [steps, live replicates]; values [steps]."""
+        value = self.objective.value(theta, self.sigma)
+        exact = self.objective.grad(theta, self.sigma)
+        analytic = self.estimator.closed_form_variance(self.objective, theta, self.sigma, self.n_samples)
+        return {
+            "theta/replicate0": replicate0,  # None once replicate 0 diverged: a diverged θ is never plotted
+            "theta/diverged": diverged,
+            **across_replicates(theta, self.theta_star),
+            "objective/mean": None if value is None else value.mean(-1),
+            "grad/mean": grad.mean(-1),
+            "grad/exact": None if exact is None else exact.mean(-1),
+            "grad/variance": None if variance is None else variance.mean(-1),
+            "grad/variance_analytic": None if analytic is None else (analytic / self.n_samples).mean(-1),
+        }
+
+    def at_step(self, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> dict[str, Tensor | None]:
+        """The scalars of one step over its live replicates, as 0-d tensors.
+
+        Per-replicate reductions of ``terms`` come first and only their [replicates] results are
+        masked, so a step never copies the [replicates, n_samples] terms.
+        """
+        variance = in_step_variance(self.estimator, terms, grad)
+        rows = self(
+            theta[alive][None],
+            grad[alive][None],
+            None if variance is None else variance[alive][None],
+            theta[0][None] if alive[0] else None,
+            (~alive).sum()[None],
+        )
+        return {tag: None if value is None else value[0] for tag, value in rows.items()}
 
 
 def step_scalars(
@@ -210,42 +233,16 @@ def step_scalars(
     theta_star: float | None = None,
     grad: Tensor | None = None,
 ) -> dict[str, Tensor | None]:
-    """The scalars of one step over its live replicates, as 0-d tensors.
-
-    Per-replicate reductions of ``terms`` come first and only their [replicates] results are
-    masked, so a step never copies the [replicates, n_samples] terms.
-    """
-    grad = terms.mean(-1) if grad is None else grad
-    variance = in_step_variance(estimator, terms, grad)
-    rows = scalars_over_steps(
-        theta[alive][None],
-        grad[alive][None],
-        None if variance is None else variance[alive][None],
-        theta[0][None] if alive[0] else None,
-        (~alive).sum()[None],
-        objective,
-        estimator,
-        sigma,
-        theta_star,
-        terms.shape[-1],
-    )
-    return {tag: None if value is None else value[0] for tag, value in rows.items()}
+    """The scalars of one step over its live replicates, as 0-d tensors (``StepScalars.at_step``)."""
+    scalars = StepScalars(objective, estimator, sigma, theta_star, terms.shape[-1])
+    return scalars.at_step(theta, terms, terms.mean(-1) if grad is None else grad, alive)
 
 
 class StepLog:
     """Logged steps' scalars and histograms on their way to TensorBoard, in step order."""
 
-    def __init__(
-        self,
-        writer: SummaryWriter,
-        objective: Objective,
-        estimator: Estimator,
-        sigma: float,
-        theta_star: float | None,
-        n_samples: int,
-    ) -> None:
-        self.writer, self.objective, self.estimator = writer, objective, estimator
-        self.sigma, self.theta_star, self.n = sigma, theta_star, n_samples
+    def __init__(self, writer: SummaryWriter, scalars: StepScalars) -> None:
+        self.writer, self.scalars = writer, scalars
         self.histograms: list[tuple[int, dict[str, Any]]] = []
 
     def write_rows(self, history: History) -> None:
@@ -257,18 +254,7 @@ class StepLog:
             theta = history.logged_theta()
             variance = None if history.variance is None else history.variance[:k]
             tags, table = scalar_table(
-                scalars_over_steps(
-                    theta,
-                    history.grad[:k],
-                    variance,
-                    theta[:, 0],
-                    theta.new_zeros(k),
-                    self.objective,
-                    self.estimator,
-                    self.sigma,
-                    self.theta_star,
-                    self.n,
-                )
+                self.scalars(theta, history.grad[:k], variance, theta[:, 0], theta.new_zeros(k))
             )
         histograms = iter(self.histograms)
         pending = next(histograms, None)
@@ -284,9 +270,7 @@ class StepLog:
 
     def write_step(self, step: int, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> None:
         """Compute and write one step's scalars over its live replicates (some have diverged)."""
-        scalars = step_scalars(
-            theta, terms, alive, self.objective, self.estimator, self.sigma, self.theta_star, grad
-        )
+        scalars = self.scalars.at_step(theta, terms, grad, alive)
         tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
         log_scalars(self.writer, step, tags, values)
 

@@ -14,10 +14,8 @@ import math
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.board import StepLog, histogram_of, in_step_variance, log_scalars
-from reparam_opt.estimators import Estimator
+from reparam_opt.board import StepLog, StepScalars, histogram_of, in_step_variance, log_scalars
 from reparam_opt.metrics import History, MetricTracker
-from reparam_opt.objectives import Objective
 
 #: Logged points per scalar series when ``log_every`` is null: TensorBoard keeps 1000 by default.
 POINTS_PER_SERIES = 1000
@@ -60,21 +58,16 @@ class Recorder:
         self,
         writer: SummaryWriter,
         theta: Tensor,
-        objective: Objective,
-        estimator: Estimator,
-        sigma: float,
-        theta_star: float | None,
-        n_samples: int,
+        scalars: StepScalars,
         steps: int,
         log_every: int | None,
         histogram_every: int | None,
     ) -> None:
-        self.writer, self.theta = writer, theta
+        self.writer, self.theta, self.estimator = writer, theta, scalars.estimator
         self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
-        self.history = History(theta, variance=n_samples > 1)
-        self.tracker = MetricTracker(theta, steps, theta_star)
-        self.step_log = StepLog(writer, objective, estimator, sigma, theta_star, n_samples)
-        self.estimator = estimator
+        self.history = History(theta, variance=scalars.n_samples > 1)
+        self.tracker = MetricTracker(theta, steps, scalars.theta_star)
+        self.step_log = StepLog(writer, scalars)
 
     def record(self, step: int, terms: Tensor, grad: Tensor, survivors: Survivors, final: bool) -> None:
         """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step."""

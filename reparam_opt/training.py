@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.distributions import Normal
 
-from reparam_opt.board import hparams_of, log_hparams, open_writer
+from reparam_opt.board import StepScalars, hparams_of, log_hparams, open_writer
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
 from reparam_opt.metrics import RunMetrics
@@ -93,17 +93,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
         with stop_on_signals() as stop, closing(open_writer(str(run_dir))) as writer:
+            scalars = StepScalars(run.objective, run.estimator, cfg.sigma, run.theta_star, cfg.n_samples)
             recorder = Recorder(
-                writer,
-                run.theta.detach(),
-                run.objective,
-                run.estimator,
-                cfg.sigma,
-                run.theta_star,
-                cfg.n_samples,
-                cfg.steps,
-                cfg.log_every,
-                cfg.histogram_every,
+                writer, run.theta.detach(), scalars, cfg.steps, cfg.log_every, cfg.histogram_every
             )
             survivors = Survivors(run.theta, THETA_BOUND)
             try:
