@@ -76,7 +76,7 @@ _PAGES_PER_TEMPORARY = 1000 * 1000 * 4 // 4096
 def test_keep_freed_memory_stops_refaulting_a_steps_temporaries() -> None:
     """By default glibc hands a step's 4 MB temporaries back and faults them in again; kept, they are reused.
 
-    Seen here over 30 steps: 27 000 to 65 000 faults by default, 0 to 3 900 kept.
+    The counts seen over 30 steps are in docs/performance.md, "The C heap".
     """
     faults = {
         mode: int(

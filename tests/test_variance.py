@@ -267,7 +267,7 @@ def test_study_memory_does_not_grow_with_the_number_of_chunks(tmp_path: Path) ->
     """20 times the chunks must not mean a bigger heap: the work is chunked so memory stays bounded.
 
     At n = 10⁵ and 10⁶ terms per chunk (4 MB in float32), 100 repetitions are 10 chunks and 2000
-    are 200. Seen here: 391 and 395 MiB; with a small block of means left per chunk, 403 and 772.
+    are 200. The peaks seen are in docs/performance.md, "What bounds each figure".
     """
     chunk_mib = 1_000_000 * 4 / 2**20
     peaks = [

@@ -44,7 +44,7 @@ class VarianceConfig:
     confidence: float = 0.95
     #: At most this many per-sample terms (repetitions × n) in memory at once; never below one repetition.
     chunk_elements: int = 4_194_304
-    #: Precision of the draws and terms: torch's CPU sampler draws float32 normals five times faster.
+    #: Precision of the draws and terms: torch's CPU sampler draws float32 normals several times faster.
     dtype: str = "float32"
     device: str = "cpu"
 
