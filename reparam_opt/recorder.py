@@ -63,7 +63,7 @@ class Recorder:
         log_every: int | None,
         histogram_every: int | None,
     ) -> None:
-        self.writer, self.theta, self.estimator = writer, theta, scalars.estimator
+        self.writer, self.theta = writer, theta
         self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
         self.history = History(theta, variance=scalars.n_samples > 1)
         self.tracker = MetricTracker(theta, steps, scalars.theta_star)
@@ -76,7 +76,7 @@ class Recorder:
         if survivors.every:
             self.history.add(step, self.theta)
             if logged:
-                self.history.log(grad, in_step_variance(self.estimator, terms, grad))
+                self.history.log(grad, in_step_variance(self.step_log.scalars.estimator, terms, grad))
             if histogram:
                 self.step_log.add_histogram(step, histogram_of(terms), hold=bool(self.history.logged))
             if self.history.full:
