@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,9 +19,8 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from reparam_opt.estimators import Estimator
-from reparam_opt.metrics import History, across_replicates
-from reparam_opt.objectives import Objective
+from reparam_opt.metrics import History
+from reparam_opt.scalars import StepScalars
 
 #: Equal-width buckets of the per-sample histogram (TensorBoard re-bins to 30 for display).
 HISTOGRAM_BINS = 64
@@ -46,16 +44,29 @@ LAYOUT = {
     },
 }
 
+#: The same for a learned scale: σ as a band, the log-scale gradient and its variance.
+SCALE_LAYOUT = {
+    "scale": {
+        "sigma: mean with q05-q95 band": ["Margin", ["scale/mean", "scale/q05", "scale/q95"]],
+        "sigma: RMS error": ["Multiline", ["scale/rms_error"]],
+        "log-scale gradient: mean estimate vs exact": ["Multiline", ["scale/grad_mean", "scale/grad_exact"]],
+        "log-scale variance: in-step estimate vs closed form": [
+            "Multiline",
+            ["scale/grad_variance", "scale/grad_variance_analytic"],
+        ],
+    },
+}
+
 
 #: Events the writer's thread may hold before ``add_*`` blocks. torch's default of 10 makes the
 #: loop wait on that thread (which checksums events in pure Python) at every few logged steps.
 WRITER_QUEUE = 4096
 
 
-def open_writer(run_dir: str) -> SummaryWriter:
-    """A writer into ``run_dir`` that holds the Custom Scalars layout."""
+def open_writer(run_dir: str, learned_scale: bool = False) -> SummaryWriter:
+    """A writer into ``run_dir`` that holds the Custom Scalars layout (with σ's charts if it is learned)."""
     writer = SummaryWriter(log_dir=run_dir, max_queue=WRITER_QUEUE)
-    writer.add_custom_scalars(LAYOUT)
+    writer.add_custom_scalars({**LAYOUT, **SCALE_LAYOUT} if learned_scale else LAYOUT)
     return writer
 
 
@@ -169,82 +180,12 @@ def log_hparams(
         writer.add_scalar(tag, value, step)
 
 
-def in_step_variance(estimator: Estimator, terms: Tensor, grad: Tensor) -> Tensor | None:
-    """Per replicate, the in-step estimate of Var(mean of the n terms); None for n = 1, which has none."""
-    return estimator.variance_of_mean(terms, grad) if terms.shape[-1] > 1 else None
-
-
-@dataclass(frozen=True)
-class StepScalars:
-    """The per-step scalars of one run: what they are measured against, and how to compute them."""
-
-    objective: Objective
-    estimator: Estimator
-    sigma: float
-    theta_star: float | None
-    n_samples: int
-
-    def __call__(
-        self,
-        theta: Tensor,
-        grad: Tensor,
-        variance: Tensor | None,
-        replicate0: Tensor | None,
-        diverged: Tensor,
-    ) -> dict[str, Tensor | None]:
-        """The scalars of each row: θ, gradient and variance are [steps, live replicates]; values [steps]."""
-        value = self.objective.value(theta, self.sigma)
-        exact = self.objective.grad(theta, self.sigma)
-        analytic = self.estimator.closed_form_variance(self.objective, theta, self.sigma, self.n_samples)
-        return {
-            "theta/replicate0": replicate0,  # None once replicate 0 diverged: a diverged θ is never plotted
-            "theta/diverged": diverged,
-            **across_replicates(theta, self.theta_star),
-            "objective/mean": None if value is None else value.mean(-1),
-            "grad/mean": grad.mean(-1),
-            "grad/exact": None if exact is None else exact.mean(-1),
-            "grad/variance": None if variance is None else variance.mean(-1),
-            "grad/variance_analytic": None if analytic is None else (analytic / self.n_samples).mean(-1),
-        }
-
-    def at_step(self, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> dict[str, Tensor | None]:
-        """The scalars of one step over its live replicates, as 0-d tensors.
-
-        Per-replicate reductions of ``terms`` come first and only their [replicates] results are
-        masked, so a step never copies the [replicates, n_samples] terms.
-        """
-        variance = in_step_variance(self.estimator, terms, grad)
-        rows = self(
-            theta[alive][None],
-            grad[alive][None],
-            None if variance is None else variance[alive][None],
-            theta[0][None] if alive[0] else None,
-            (~alive).sum()[None],
-        )
-        return {tag: None if value is None else value[0] for tag, value in rows.items()}
-
-
-def step_scalars(
-    theta: Tensor,
-    terms: Tensor,
-    alive: Tensor,
-    objective: Objective,
-    estimator: Estimator,
-    sigma: float,
-    theta_star: float | None = None,
-    grad: Tensor | None = None,
-) -> dict[str, Tensor | None]:
-    """The scalars of one step over its live replicates, as 0-d tensors (``StepScalars.at_step``)."""
-    scalars = StepScalars(objective, estimator, sigma, theta_star, terms.shape[-1])
-    return scalars.at_step(theta, terms, terms.mean(-1) if grad is None else grad, alive)
-
-
 class StepLog:
     """Logged steps' scalars and histograms on their way to TensorBoard, in step order."""
 
     def __init__(self, writer: SummaryWriter, scalars: StepScalars) -> None:
         self.writer, self.scalars = writer, scalars
-        self.histograms: list[tuple[int, dict[str, Any]]] = []
+        self.histograms: list[tuple[int, dict[str, Any], str]] = []
 
     def write_rows(self, history: History) -> None:
         """Compute the scalars of every logged step in ``history``; write them with the held histograms."""
@@ -255,7 +196,7 @@ class StepLog:
             theta = history.logged_theta()
             variance = None if history.variance is None else history.variance[:k]
             tags, table = scalar_table(
-                self.scalars(theta, history.grad[:k], variance, theta[:, 0], theta.new_zeros(k))
+                self.scalars(theta, history.grad[:k], variance, theta[:, 0, 0], theta.new_zeros(k))
             )
         histograms = iter(self.histograms)
         pending = next(histograms, None)
@@ -275,9 +216,9 @@ class StepLog:
         tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
         log_scalars(self.writer, step, tags, values)
 
-    def add_histogram(self, step: int, histogram: dict[str, Any], hold: bool) -> None:
+    def add_histogram(self, step: int, histogram: dict[str, Any], tag: str, hold: bool) -> None:
         """Write a histogram, or ``hold`` it until the scalars of earlier steps are written."""
         if hold:
-            self.histograms.append((step, histogram))
+            self.histograms.append((step, histogram, tag))
         else:
-            log_histogram(self.writer, step, histogram)
+            log_histogram(self.writer, step, histogram, tag)

@@ -88,7 +88,10 @@ class TrainConfig:
     optimizer: OptimizerConfig = MISSING
     seed: int = 0
     theta0: float = 3.0
-    sigma: float = 1.0
+    sigma: float = 1.0  # σ, or σ₀ when the scale is learned
+    dim: int = 1  # D: μ has D coordinates, x ~ N(μ, σ²I)
+    scale: str = "fixed"  # fixed, shared (one learned log σ) or diagonal (one per coordinate)
+    entropy_weight: float = 0.0  # λ: minimise E_q[f] − λH(q)
     n_samples: int = 2
     steps: int = 200
     replicates: int = 256

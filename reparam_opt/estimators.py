@@ -1,21 +1,23 @@
-"""Monte Carlo estimators of ∇θ E_{x~N(θ,σ²)}[f(x)], and the registry that describes them.
+"""Monte Carlo estimators of ∇ E_{x~q}[f(x)] for the Gaussian family, and the registry that describes them.
 
 Each estimator is one function with the same signature, after DeepMind's mc_gradients:
-``estimator(cost, dist, n_samples) -> Tensor[replicates, n_samples]``, the per-sample gradient
-terms for every replicate. Their mean over the last axis is the estimate; their sample
-variance over that axis, divided by n, is the in-step variance of the estimate.
+``estimator(cost, q, n_samples) -> Tensor[replicates, n_samples, P]``, the per-sample gradient
+terms for every replicate and every learned parameter: the D coordinates of μ, then the S
+log-scale coordinates of a learned σ (``gaussian.Gaussian``). Their mean over the samples is the
+estimate; their sample variance over the samples, divided by n, is its in-step variance.
 
 ``@estimator(...)`` wraps the function in its ``Estimator``: what it costs in evaluations of f,
 the fewest samples it works with, how its in-step variance is estimated and where its closed-form
-variance comes from. ``ESTIMATORS`` lists them by name. A config's ``_target_`` names the
+variances come from. ``ESTIMATORS`` lists them by name. A config's ``_target_`` names the
 ``Estimator`` itself (``reparam_opt.estimators.score``), so a new estimator is a function, its
 entry in ``ESTIMATORS`` and a YAML file in ``conf/estimator/``. The terms and their variances are
 derived in docs/maths.md.
 
 The sampling estimators differentiate with torch autograd, never a hand-written f', so a new
 cost is one function. Per-sample terms come from a leaf per sample: pathwise differentiates
-through a broadcast view of θ, one entry per sample; the score estimators differentiate
-log q with respect to the draws themselves, since θ is a location parameter.
+through broadcast views of μ and s, one entry per sample; the score estimators differentiate
+log q with respect to the draws themselves for μ (a location parameter) and with respect to a
+per-sample view of s for the scale.
 """
 
 from __future__ import annotations
@@ -26,31 +28,43 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Normal, Weibull
+from torch.distributions import Bernoulli, Chi2, Normal, Uniform, Weibull
 
+from reparam_opt import separable
+from reparam_opt.gaussian import Gaussian
 from reparam_opt.objectives import Objective
 
-#: The per-sample terms of one estimator: ``(cost, dist, n_samples) -> [replicates, n_samples]``.
-TermsFn = Callable[[Objective, Normal, int], Tensor]
+#: The per-sample terms of one estimator: ``(cost, q, n_samples) -> [replicates, n_samples, P]``.
+TermsFn = Callable[[Objective, Gaussian, int], Tensor]
+
+#: A closed-form variance rule: ``(estimator, cost, μ, σ, n) -> Tensor | None``, per coordinate of μ.
+ClosedForm = Callable[["Estimator", Objective, Tensor, "Tensor | float", int], "Tensor | None"]
 
 
 def sample_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor:
-    """Per replicate, the in-step estimate of Var(mean of n independent terms): sample variance / n.
+    """Per replicate and parameter, the in-step estimate of Var(mean of n terms): sample variance / n.
 
-    ``mean`` (the terms' mean over the last axis, if the caller has it) saves a pass; the sample
-    variance is a norm of the centred terms, several times faster than ``Tensor.var`` on the CPU.
+    ``terms`` are [..., n, P]. ``mean`` (their mean over the samples, if the caller has it) saves a
+    pass; the sample variance is a norm of the centred terms, several times faster than
+    ``Tensor.var`` on the CPU.
     """
-    n = terms.shape[-1]
-    mean = terms.mean(-1) if mean is None else mean
-    return torch.linalg.vector_norm(terms - mean.unsqueeze(-1), dim=-1).square() / (n * (n - 1))
+    n = terms.shape[-2]
+    mean = terms.mean(-2) if mean is None else mean
+    return torch.linalg.vector_norm(terms - mean.unsqueeze(-2), dim=-2).square() / (n * (n - 1))
 
 
 def independent_terms(
-    estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int
+    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, n: int
 ) -> Tensor | None:
-    """Independent terms: one term's variance, which the cost knows for this estimator if anyone does."""
-    closed_form = cost.per_sample_variances(theta, sigma).get(estimator.name)
-    return None if closed_form is None else closed_form()
+    """Independent terms: one term's variance per coordinate, from the cost's closed forms if it has them."""
+    return separable.coordinate_variances(estimator.name, cost, mu, sigma)
+
+
+def independent_scale_terms(
+    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+) -> Tensor | None:
+    """One s-term's variance, summed over scale coordinates, where the cost gives it."""
+    return separable.scale_variance(estimator.name, cost, mu, sigma, learned)
 
 
 @dataclass(frozen=True)
@@ -62,31 +76,45 @@ class Estimator:
     f_evals_per_sample: int
     #: The fewest samples per estimate it works with (2 for a leave-one-out baseline).
     min_samples: int = 1
-    #: The in-step estimate of Var(mean of the terms), per replicate.
+    #: The in-step estimate of Var(mean of the terms), per replicate and parameter.
     variance_of_mean: Callable[[Tensor, Tensor | None], Tensor] = sample_variance_of_mean
-    #: n × Var(the n-sample estimate) in closed form: ``(estimator, cost, θ, σ, n) -> Tensor | None``.
-    closed_form: Callable[[Estimator, Objective, Tensor, float, int], Tensor | None] = independent_terms
+    #: n × Var(the n-sample estimate of ∇_μ) in closed form, per coordinate of μ.
+    closed_form: ClosedForm = independent_terms
+    #: The same for the s-terms, summed over scale coordinates: ``(estimator, cost, μ, σ, learned)``.
+    scale_closed_form: Callable[..., Tensor | None] = independent_scale_terms
+    #: Its f-evaluations are per coordinate of μ (and again per coordinate of a learned scale).
+    per_coordinate: bool = False
 
     @property
     def name(self) -> str:
         return self.terms.__name__
 
-    def __call__(self, cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-        return self.terms(cost, dist, n_samples)
+    def __call__(self, cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+        return self.terms(cost, q, n_samples)
 
     def closed_form_variance(
-        self, cost: Objective, theta: Tensor, sigma: Tensor | float, n_samples: int = 1
+        self, cost: Objective, mu: Tensor, sigma: Tensor | float, n_samples: int = 1
     ) -> Tensor | None:
-        """n × Var(the n-sample estimate) at θ, or None without a closed form.
+        """n × Var(the n-sample estimate of ∇_μ) at μ [..., D], summed over coordinates: [...].
 
-        For independent terms this is the variance of one term, whatever n; the leave-one-out
-        terms are correlated and their figure depends on n.
+        The sum is the trace of the estimate's covariance. For independent terms this is the
+        variance of one term, whatever n; the leave-one-out terms are correlated and their figure
+        depends on n. None without a closed form.
         """
-        return self.closed_form(self, cost, theta, sigma, n_samples)
+        per_coordinate = self.closed_form(self, cost, mu, sigma, n_samples)
+        return None if per_coordinate is None else per_coordinate.sum(-1)
 
-    def f_evals_per_step(self, n_samples: int) -> int:
+    def closed_form_scale_variance(
+        self, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+    ) -> Tensor | None:
+        """n × Var(the n-sample estimate of ∇_s), summed over scale coordinates, or None."""
+        return self.scale_closed_form(self, cost, mu, sigma, learned)
+
+    def f_evals_per_step(self, n_samples: int, dim: int = 1, learned_scale: bool = False) -> int:
         """Evaluations of f per replicate per step."""
-        return self.f_evals_per_sample * n_samples
+        if not self.per_coordinate:
+            return self.f_evals_per_sample * n_samples
+        return self.f_evals_per_sample * n_samples * dim * (2 if learned_scale else 1)
 
 
 def estimator(**spec) -> Callable[[TermsFn], Estimator]:
@@ -97,103 +125,119 @@ def estimator(**spec) -> Callable[[TermsFn], Estimator]:
 # Where the other estimators' closed-form variances come from.
 
 
-def no_variance(
-    estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int
-) -> Tensor:
-    return torch.zeros_like(theta)
+def no_variance(estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, *_) -> Tensor:
+    return torch.zeros_like(mu)
+
+
+def no_scale_variance(
+    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+) -> Tensor | None:
+    return None if learned == "fixed" else torch.zeros_like(mu[..., 0])
 
 
 def leave_one_out(
-    estimator: Estimator, cost: Objective, theta: Tensor, sigma: Tensor | float, n: int
+    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, n: int
 ) -> Tensor | None:
-    """n·Var of the leave-one-out estimate, from the score function's variance and moments of f.
-
-    n·Var(mean) = V_oracle + (Var f / σ² + (∇J)²)/(n − 1), V_oracle = V_score − 2J J'' − J²/σ²
-    (docs/maths.md, "The leave-one-out baseline").
-    """
+    """n·Var of the leave-one-out estimate, from the score function's variance and moments of f."""
     if n < 2:
         return None
-    parts = (
-        score.closed_form_variance(cost, theta, sigma),
-        cost.value(theta, sigma),
-        cost.grad(theta, sigma),
-        cost.curvature(theta, sigma),
-        cost.second_moment(theta, sigma),
-    )
-    if any(part is None for part in parts):
-        return None
-    v_score, value, grad, curvature, second = parts
-    s2 = sigma**2
-    oracle = v_score - 2.0 * value * curvature - value.square() / s2
-    return oracle + ((second - value.square()) / s2 + grad.square()) / (n - 1)
+    v_score = score.closed_form(score, cost, mu, sigma, 1)
+    return None if v_score is None else separable.leave_one_out_variances(v_score, cost, mu, sigma, n)
+
+
+def no_closed_form(*_) -> None:
+    return None
 
 
 # The estimators.
 
 
-def _per_sample_normal(dist: Normal, n_samples: int) -> tuple[Tensor, Normal]:
-    """A Normal of shape [replicates, n_samples] whose loc is a fresh leaf, one per sample.
+def _per_sample_leaves(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Normal]:
+    """Per-sample autograd leaves for μ (and s, when learned) and the Normal over them, [R, n, D].
 
-    The leaf is a broadcast view of θ (no copy); autograd still gives it a gradient of its
-    full shape, one entry per sample, which is what makes the terms per-sample.
+    Each leaf is a broadcast view of a parameter (no copy); autograd still gives it a gradient
+    of its full shape, one entry per sample, which is what makes the terms per-sample.
     """
-    shape = (*dist.batch_shape, n_samples)
-    loc = dist.loc.detach().unsqueeze(-1).expand(shape).requires_grad_(True)
-    # The parameters are valid by construction; argument validation would cost a pass over them.
-    return loc, Normal(loc, dist.scale.detach().unsqueeze(-1).expand(shape), validate_args=False)
+    shape = q.sample_shape(n_samples)
+    loc = q.loc.detach().unsqueeze(-2).expand(shape).requires_grad_(True)
+    if q.learned == "fixed":
+        # The parameters are valid by construction; argument validation would cost a pass over them.
+        return [loc], Normal(loc, q.sample_scale().expand(shape), validate_args=False)
+    log_scale = q.scale.detach().log().unsqueeze(-2)
+    log_scale = log_scale.expand(*shape[:-1], log_scale.shape[-1]).requires_grad_(True)
+    return [loc, log_scale], Normal(loc, log_scale.exp(), validate_args=False)
 
 
-def _draws_and_log_density(dist: Normal, n_samples: int) -> tuple[Tensor, Tensor]:
+def _draws_and_log_density(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Tensor]:
     """n draws per replicate, as the autograd leaf, and log q(x) for each: the score estimators' inputs.
 
-    θ is the location of N(θ, σ²), so ∂θ log q(x) = −∂x log q(x): differentiating with respect
-    to the drawn x gives every sample's score without a per-sample copy of θ, and keeps σ (and
-    log σ inside ``log_prob``) at one value per replicate instead of one per sample.
+    μ is the location of q, so ∂μ log q(x) = −∂x log q(x): differentiating with respect to the
+    drawn x gives every sample's μ-score without a per-sample copy of μ, and keeps σ (and log σ
+    inside ``log_prob``) at one value per replicate instead of one per sample. A learned scale
+    gets a per-sample view of s as a second leaf, whose gradient is ∂s log q = ε² − 1.
     """
-    q = Normal(dist.loc.detach().unsqueeze(-1), dist.scale.detach().unsqueeze(-1), validate_args=False)
-    with torch.no_grad():  # x is drawn, not differentiated; θ + σε is sample()'s law at half its cost
-        x = q.expand((*dist.batch_shape, n_samples)).rsample()
+    normal = q.normal()
+    with torch.no_grad():  # x is drawn, not differentiated; μ + σε is sample()'s law at half its cost
+        x = normal.expand(q.sample_shape(n_samples)).rsample()
     x.requires_grad_(True)
-    return x, q.log_prob(x)
+    if q.learned == "fixed":
+        return [x], normal.log_prob(x)
+    log_scale = q.sample_scale().log()
+    log_scale = log_scale.expand(*x.shape[:-1], q.scale_params).requires_grad_(True)
+    return [x, log_scale], Normal(normal.loc, log_scale.exp(), validate_args=False).log_prob(x)
+
+
+def _weighted_scores(leaves: list[Tensor], log_q: Tensor, weights: Tensor) -> Tensor:
+    """Σ-weighted scores: per sample, weights × (∂μ log q, ∂s log q), as [R, n, P] terms."""
+    grads = torch.autograd.grad(log_q, leaves, grad_outputs=weights.unsqueeze(-1).expand_as(log_q))
+    terms = grads[0].neg_()  # ∂μ log q = −∂x log q
+    return terms if len(grads) == 1 else torch.cat([terms, grads[1]], dim=-1)
 
 
 @estimator(f_evals_per_sample=1)
-def score(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """Score function (REINFORCE): f(x) ∂θ log q(x), with x sampled and not differentiated."""
-    x, log_q = _draws_and_log_density(dist, n_samples)
-    # f(x) weighs each sample's −∂x log q(x) in one vector-Jacobian product.
-    (terms,) = torch.autograd.grad(log_q, x, grad_outputs=cost(x.detach()))
-    return terms.neg_()
+def score(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+    """Score function (REINFORCE): f(x) ∇ log q(x), with x sampled and not differentiated."""
+    leaves, log_q = _draws_and_log_density(q, n_samples)
+    # f(x) weighs each sample's scores in one vector-Jacobian product.
+    return _weighted_scores(leaves, log_q, separable.cost(cost, leaves[0].detach()))
 
 
 @estimator(f_evals_per_sample=1)
-def pathwise(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """Pathwise (reparameterisation): d f(θ + σε)/dθ through ``rsample``."""
-    loc, q = _per_sample_normal(dist, n_samples)
-    x = q.rsample()
-    (terms,) = torch.autograd.grad(cost(x), loc, grad_outputs=x.new_ones(()).expand_as(x))
-    return terms
+def pathwise(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+    """Pathwise (reparameterisation): ∇ f(μ + σε) through ``rsample``, for μ and s = log σ."""
+    leaves, normal = _per_sample_leaves(q, n_samples)
+    x = normal.rsample()
+    f = separable.cost(cost, x)
+    grads = torch.autograd.grad(f, leaves, grad_outputs=f.new_ones(()).expand_as(f))
+    return grads[0] if len(grads) == 1 else torch.cat(grads, dim=-1)
 
 
-@estimator(f_evals_per_sample=0, closed_form=no_variance)
-def exact(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """The closed-form ∇J repeated n times: the zero-variance reference."""
-    grad = cost.grad(dist.loc.detach(), dist.scale)
-    if grad is None:
+def _exact_gradient(cost: Objective, q: Gaussian) -> Tensor:
+    """∇ E_q[f] in closed form, [R, P]."""
+    grad = cost.grad(q.loc.detach(), q.scale)
+    scale_grad = separable.scale_grad(cost, q.loc.detach(), q.scale.detach(), q.learned)
+    if grad is None or (q.learned != "fixed" and scale_grad is None):
         raise ValueError(f"estimator=exact needs a closed-form gradient; {type(cost).__name__} has none")
-    return grad.unsqueeze(-1).expand(*dist.batch_shape, n_samples)
+    return grad if scale_grad is None else torch.cat([grad, scale_grad], dim=-1)
+
+
+@estimator(f_evals_per_sample=0, closed_form=no_variance, scale_closed_form=no_scale_variance)
+def exact(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+    """The closed-form gradient repeated n times: the zero-variance reference."""
+    grad = _exact_gradient(cost, q)
+    return grad.unsqueeze(-2).expand(*grad.shape[:-1], n_samples, grad.shape[-1])
 
 
 def _leave_one_out_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor:
     """Unbiased in-step estimate of Var(mean) for leave-one-out terms, which are correlated.
 
     Exchangeable terms with variance V and pairwise covariance C: E[sample variance S] = V − C and
-    Var(mean) = S/n + C in expectation. For the leave-one-out baseline C = ∇J²/(n−1)², and
-    E[mean²] = ∇J² + Var(mean) gives C = E[mean² − S/n] / ((n−1)² + 1).
+    Var(mean) = S/n + C in expectation. For the leave-one-out baseline C = (∂J)²/(n−1)², and
+    E[mean²] = (∂J)² + Var(mean) gives C = E[mean² − S/n] / ((n−1)² + 1).
     """
-    n = terms.shape[-1]
-    s_over_n = terms.var(-1) / n
-    return s_over_n + (terms.mean(-1).square() - s_over_n) / ((n - 1) ** 2 + 1)
+    n = terms.shape[-2]
+    s_over_n = terms.var(-2) / n
+    return s_over_n + (terms.mean(-2).square() - s_over_n) / ((n - 1) ** 2 + 1)
 
 
 @estimator(
@@ -201,38 +245,74 @@ def _leave_one_out_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -
     min_samples=2,
     variance_of_mean=_leave_one_out_variance_of_mean,
     closed_form=leave_one_out,
+    scale_closed_form=no_closed_form,
 )
-def score_baseline(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """Score function, leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∂θ log q(x_i); unbiased."""
+def score_baseline(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+    """Score function, leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∇ log q(x_i); unbiased."""
     if n_samples < 2:
         raise ValueError(
             f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}"
         )
-    x, log_q = _draws_and_log_density(dist, n_samples)
-    fx = cost(x.detach())
+    leaves, log_q = _draws_and_log_density(q, n_samples)
+    fx = separable.cost(cost, leaves[0].detach())
     baseline = (fx.sum(-1, keepdim=True) - fx) / (n_samples - 1)
-    (terms,) = torch.autograd.grad(log_q, x, grad_outputs=fx - baseline)
-    return terms.neg_()
+    return _weighted_scores(leaves, log_q, fx - baseline)
 
 
-#: 1/(σ√(2π)): the mass of the positive part of ∂θ N(x; θ, σ²), times σ.
+#: 1/(σ√(2π)): the mass of the positive part of ∂μ N(x; μ, σ²), times σ.
 _MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@estimator(f_evals_per_sample=2)
-def measure_valued(cost: Objective, dist: Normal, n_samples: int) -> Tensor:
-    """Coupled weak derivative of the Gaussian mean: (f(θ+σw) − f(θ−σw))/(σ√(2π)), w ~ Weibull(√2, 2).
+def _one_coordinate_at_a_time(cost: Objective, base: Tensor, moved: Tensor) -> Tensor:
+    """f at ``base`` [R, n, D] with coordinate i replaced by ``moved[..., i]``, for each i: [R, n, D].
 
-    ∂θ N(x; θ, σ²) splits into a positive and a negative part, θ ± σ·Rayleigh(1), each of mass
-    1/(σ√(2π)); Rayleigh(1) is Weibull(scale √2, shape 2). The same w on both sides couples them.
-    f is evaluated, never differentiated.
+    In D = 1 nothing is left of the base, so f is simply evaluated at the moved points.
     """
-    theta, sigma = dist.loc.detach().unsqueeze(-1), dist.scale.detach().unsqueeze(-1)
-    like = dict(dtype=theta.dtype, device=theta.device)
+    if base.shape[-1] == 1:
+        return separable.cost(cost, moved).unsqueeze(-1)
+    eye = torch.eye(base.shape[-1], dtype=torch.bool, device=base.device)
+    return separable.cost(cost, torch.where(eye, moved.unsqueeze(-2), base.unsqueeze(-2)))
+
+
+def _double_sided_maxwell(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Draws of the standard double-sided Maxwell law, density x²φ(x): a random sign times a Chi(3)."""
+    options = dict(dtype=like.dtype, device=like.device)
+    radius = Chi2(torch.tensor(3.0, **options)).sample(shape).sqrt_()
+    return radius * (2.0 * Bernoulli(torch.tensor(0.5, **options)).sample(shape) - 1.0)
+
+
+@estimator(f_evals_per_sample=2, scale_closed_form=no_closed_form, per_coordinate=True)
+def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+    """Coupled weak derivatives of the Gaussian, a coordinate at a time; f is evaluated, never differentiated.
+
+    μ: ∂μ N(x; μ, σ²) splits into a positive and a negative part, μ ± σ·Rayleigh(1), each of mass
+    1/(σ√(2π)); Rayleigh(1) is Weibull(scale √2, shape 2), and the same w on both sides couples
+    them: (f(μ+σw) − f(μ−σw))/(σ√(2π)). σ: ∂σ N = (double-sided Maxwell − N)/σ; with M a
+    double-sided Maxwell draw and U ~ Uniform(0, 1), M·U is a standard normal coupled to M
+    (mc_gradients), and the s-term is σ·∂σ: f(μ+σM) − f(μ+σMU). The other coordinates come from
+    one draw of q, shared by both sides.
+    """
+    mu, sigma = q.loc.detach().unsqueeze(-2), q.sample_scale()
+    shape = q.sample_shape(n_samples)
+    like = dict(dtype=mu.dtype, device=mu.device)
     rayleigh = Weibull(torch.tensor(math.sqrt(2.0), **like), torch.tensor(2.0, **like))
-    w = rayleigh.sample((*dist.batch_shape, n_samples))
+    w = rayleigh.sample(shape)
     with torch.no_grad():
-        return (cost(theta + sigma * w) - cost(theta - sigma * w)) * (_MV_CONSTANT / sigma)
+        base = mu.expand(shape) if q.dim == 1 else q.normal().expand(shape).sample()
+        difference = _one_coordinate_at_a_time(cost, base, mu + sigma * w) - _one_coordinate_at_a_time(
+            cost, base, mu - sigma * w
+        )
+        terms = difference * (_MV_CONSTANT / sigma)
+        if q.learned == "fixed":
+            return terms
+        maxwell = _double_sided_maxwell(shape, mu)
+        coupled = maxwell * Uniform(torch.tensor(0.0, **like), torch.tensor(1.0, **like)).sample(shape)
+        scale_terms = _one_coordinate_at_a_time(cost, base, mu + sigma * maxwell) - _one_coordinate_at_a_time(
+            cost, base, mu + sigma * coupled
+        )
+        if q.learned == "shared":
+            scale_terms = scale_terms.sum(-1, keepdim=True)
+        return torch.cat([terms, scale_terms], dim=-1)
 
 
 #: The registry: every estimator by name, in the order tables and figures list them.

@@ -16,18 +16,31 @@ import torch
 from torch import Tensor
 
 
-def across_replicates(theta: Tensor, theta_star: float | None) -> dict[str, Tensor | None]:
-    """The θ statistics that go to TensorBoard, over the last axis: θ [..., replicates] gives [...].
+def across_replicates(mu: Tensor, mu_star: float | None) -> dict[str, Tensor | None]:
+    """The θ statistics that go to TensorBoard: μ [..., replicates, D] gives [...].
 
-    No RMS error without θ*.
+    The mean is over replicates and coordinates; the quantiles follow coordinate 0; the RMS error
+    is over replicates of ‖μ − μ*‖, and there is none without μ*.
     """
-    q05, q95 = torch.quantile(theta, _quantiles(theta.dtype, theta.device), dim=-1)
+    q05, q95 = quantiles(mu[..., 0])
     return {
-        "theta/mean": theta.mean(-1),
-        "theta/rms_error": None if theta_star is None else (theta - theta_star).square().mean(-1).sqrt(),
+        "theta/mean": mu.flatten(-2).mean(-1),
+        "theta/rms_error": None if mu_star is None else (mu - mu_star).square().sum(-1).mean(-1).sqrt(),
         "theta/q05": q05,
         "theta/q95": q95,
     }
+
+
+def quantiles(values: Tensor) -> Tensor:
+    """The 5% and 95% quantiles over the last axis, stacked first: [2, ...]."""
+    return torch.quantile(values, _quantiles(values.dtype, values.device), dim=-1)
+
+
+def norm(displacement: Tensor) -> Tensor:
+    """‖·‖ over the last axis (coordinates); in one dimension exactly |·|, with no x² to underflow."""
+    if displacement.shape[-1] == 1:
+        return displacement.abs().squeeze(-1)
+    return torch.linalg.vector_norm(displacement, dim=-1)
 
 
 @functools.cache
@@ -57,8 +70,8 @@ class RunMetrics:
 
 
 class History:
-    """θ at consecutive steps while every replicate is alive, with the estimate and its in-step
-    variance at the steps that are logged.
+    """The parameter rows θ [replicates, P] at consecutive steps while every replicate is alive,
+    with the estimate and its in-step variance at the steps that are logged.
 
     Recording a step is a row copy; the statistics of the whole block are computed together
     when it fills, before a step with diverged replicates, and at the end of the run.
@@ -70,7 +83,7 @@ class History:
 
     def __init__(self, theta: Tensor, variance: bool) -> None:
         rows = max(1, min(self.MAX_ROWS, self.BUFFER_VALUES // theta.numel()))
-        self.theta = theta.new_empty(rows, theta.numel())
+        self.theta = theta.new_empty(rows, *theta.shape)
         self.grad = torch.empty_like(self.theta)
         self.variance = torch.empty_like(self.theta) if variance else None
         self.first_step, self.rows = 0, 0
@@ -101,7 +114,7 @@ class History:
         return [self.first_step + row for row in self.logged]
 
     def logged_theta(self) -> Tensor:
-        """θ at the logged steps, [logged steps, replicates]."""
+        """θ at the logged steps, [logged steps, replicates, P]."""
         if len(self.logged) == self.rows:  # every step logged: a view, no copy
             return self.theta[: self.rows]
         return self.theta[self.logged]
@@ -112,34 +125,36 @@ class History:
 
 
 class MetricTracker:
-    """Accumulates, step by step, what the end-of-run metrics need."""
+    """Accumulates, step by step, what the end-of-run metrics need: they measure μ, the first ``dim``
+    entries of each parameter row, by its distance ‖μ − μ*‖ and the length of its path."""
 
-    def __init__(self, theta0: Tensor, steps: int, theta_star: float | None) -> None:
-        self.theta_star = theta_star
-        self.theta0 = theta0.detach().clone()
+    def __init__(self, theta0: Tensor, steps: int, theta_star: float | None, dim: int = 1) -> None:
+        self.theta_star, self.dim = theta_star, dim
+        self.theta0 = theta0.detach()[..., :dim].clone()
         self.previous = self.theta0.clone()
-        self.path_length = torch.zeros_like(self.theta0)
+        self.path_length = torch.zeros_like(self.theta0[..., 0])
         self.mean_square_error = torch.full((steps + 1,), math.nan, device=theta0.device)
 
     def fold(self, history: History) -> None:
         """Add the buffered steps (consecutive, every replicate alive) to the statistics."""
         if history.rows == 0:
             return
-        rows = history.theta[: history.rows]
-        path = torch.cat([self.previous.unsqueeze(0), rows]).diff(dim=0).abs_().sum(0)
+        rows = history.theta[: history.rows, :, : self.dim]
+        path = norm(torch.cat([self.previous.unsqueeze(0), rows]).diff(dim=0)).sum(0)
         self.path_length.add_(path)
         self.previous.copy_(rows[-1])
         if self.theta_star is not None:
-            errors = (rows - self.theta_star).square().mean(-1)
+            errors = (rows - self.theta_star).square().sum(-1).mean(-1)
             self.mean_square_error[history.first_step : history.first_step + history.rows] = errors
 
     def update(self, step: int, theta: Tensor, alive: Tensor) -> None:
         """Add θ at a step where some replicates have diverged; those are left out."""
-        self.path_length += torch.where(alive, (theta - self.previous).abs(), 0.0)
-        self.previous = torch.where(alive, theta, self.previous)
+        mu = theta[..., : self.dim]
+        self.path_length += torch.where(alive, norm(mu - self.previous), 0.0)
+        self.previous = torch.where(alive.unsqueeze(-1), mu, self.previous)
         if self.theta_star is None:
             return
-        error = (theta[alive] - self.theta_star).square()
+        error = (mu[alive] - self.theta_star).square().sum(-1)
         self.mean_square_error[step] = error.mean() if error.numel() else math.nan
 
     def finish(self, last_step: int, tolerance: float, alive: Tensor) -> RunMetrics:
@@ -152,7 +167,7 @@ class MetricTracker:
             steps_to_tolerance = int(above[-1]) + 1 if above.numel() else 0
         quarter = max(1, (last_step + 1) // 4)
         stationary = self.mean_square_error[last_step + 1 - quarter : last_step + 1].mean().sqrt()
-        displacement = (self.previous - self.theta0).abs()
+        displacement = norm(self.previous - self.theta0)
         ratio = (self.path_length / displacement)[alive & (displacement > 0)]
         path_length_ratio = float(ratio.median()) if ratio.numel() else None
         known = self.theta_star is not None

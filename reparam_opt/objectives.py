@@ -119,6 +119,59 @@ class ShiftedSquare(Objective):
             "measure_valued": lambda: 4.0 * d2 * (4.0 - math.pi) / math.pi,
         }
 
+    def scale_variances(
+        self, theta: Tensor, sigma: Tensor | float, shared: bool
+    ) -> dict[str, Callable[[], Tensor]]:
+        """Variance of the s-terms summed over scale coordinates, for μ [..., D] (docs/maths.md).
+
+        ``shared``: one s for every coordinate (σ the same in each); otherwise one s per coordinate.
+        """
+        d2, dim = (theta - self.k).square(), theta.shape[-1]
+        s2 = _as_tensor(sigma, theta) ** 2 + torch.zeros_like(d2)  # σ_i², [..., D]
+        if shared:
+            r, s2 = d2.sum(-1), s2[..., 0]
+            return {
+                "score": lambda: (
+                    2.0 * dim * r.square()
+                    + 4.0 * (dim + 2) * (dim + 4) * s2 * r
+                    + 2.0 * dim * (dim**2 + 12 * dim + 24) * s2.square()
+                ),
+                "pathwise": lambda: 4.0 * s2 * r + 8.0 * dim * s2.square(),
+            }
+        mean = d2 + s2  # E f1(x_i)
+        spread = 4.0 * d2 * s2 + 2.0 * s2.square()  # Var f1(x_i)
+        others, others_spread = mean.sum(-1, keepdim=True) - mean, spread.sum(-1, keepdim=True) - spread
+        return {
+            "score": lambda: (
+                2.0 * d2.square()
+                + 60.0 * d2 * s2
+                + 74.0 * s2.square()
+                + 4.0 * others * (d2 + 5.0 * s2)
+                + 2.0 * (others.square() + others_spread)
+            ).sum(-1),
+            "pathwise": lambda: (4.0 * d2 * s2 + 8.0 * s2.square()).sum(-1),
+        }
+
+    def scale_covariances(
+        self, theta: Tensor, sigma: Tensor | float, shared: bool
+    ) -> dict[str, Callable[[], Tensor]]:
+        """Cov(μ_i-term, s-term) per coordinate [..., D]: with the shared s, or with s_i (diagonal)."""
+        d = theta - self.k
+        d2, dim = d.square(), theta.shape[-1]
+        s2 = _as_tensor(sigma, theta) ** 2 + torch.zeros_like(d2)
+        if shared:
+            r = d2.sum(-1, keepdim=True)
+            return {
+                "score": lambda: (8.0 * r + 4.0 * (3 * dim + 8) * s2) * d,
+                "pathwise": lambda: 4.0 * s2 * d,
+            }
+        mean = d2 + s2
+        others = mean.sum(-1, keepdim=True) - mean
+        return {
+            "score": lambda: 8.0 * d * d2 + 44.0 * d * s2 + 8.0 * others * d,
+            "pathwise": lambda: 4.0 * s2 * d,
+        }
+
 
 class Square(ShiftedSquare):
     """f(x) = x², the seed notebook's cost. J = θ² + σ², ∇J = 2θ, θ* = 0."""

@@ -12,9 +12,9 @@ import argparse
 import math
 
 import torch
-from torch.distributions import Normal
 
 from reparam_opt.estimators import ESTIMATORS as REGISTRY
+from reparam_opt.gaussian import at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
 
 #: Every estimator of the registry but ``exact``, whose variance is zero by construction.
@@ -36,8 +36,8 @@ def measure(
     estimator: str, objective: Objective, theta: float, sigma: float, n: int, replicates: int
 ) -> tuple[float, float]:
     """n·Var of the n-sample estimate over ``replicates`` draws, and its standard error."""
-    dist = Normal(torch.full((replicates,), theta, dtype=torch.float64), sigma)
-    estimate = REGISTRY[estimator](objective, dist, n).mean(-1)
+    q = at_point(replicates, 1, theta, sigma, dtype=torch.float64)
+    estimate = REGISTRY[estimator](objective, q, n).mean(-2)[:, 0]
     centred = estimate - estimate.mean()
     var, m4 = float(centred.square().mean()), float(centred.pow(4).mean())
     return n * var * replicates / (replicates - 1), n * math.sqrt(max(m4 - var**2, 0.0) / replicates)
@@ -54,7 +54,7 @@ def table(theta: float, sigma: float, n: int, replicates: int, seed: int) -> str
     for name, objective in objectives().items():
         for estimator in ESTIMATORS:
             measured, se = measure(estimator, objective, theta, sigma, n, replicates)
-            at = torch.tensor(theta, dtype=torch.float64)
+            at = torch.full((1,), theta, dtype=torch.float64)
             exact = REGISTRY[estimator].closed_form_variance(objective, at, sigma, n_samples=n)
             if exact is None:
                 closed, z = "none", "–"

@@ -14,8 +14,9 @@ import math
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.board import StepLog, StepScalars, histogram_of, in_step_variance, log_scalars
+from reparam_opt.board import StepLog, histogram_of, log_scalars
 from reparam_opt.metrics import History, MetricTracker
+from reparam_opt.scalars import StepScalars, in_step_variance
 
 #: Logged points per scalar series when ``log_every`` is null: TensorBoard keeps 1000 by default.
 POINTS_PER_SERIES = 1000
@@ -31,15 +32,20 @@ def cadence(steps: int, log_every: int | None, histogram_every: int | None) -> t
 
 
 class Survivors:
-    """Which replicates are alive: one dies once |θ| passes ``bound`` or its gradient is not finite."""
+    """Which replicates are alive: one dies once a coordinate of μ passes ``bound`` in size, its
+    gradient is not finite, or its learned σ = exp(s) has underflowed to 0 or overflowed."""
 
-    def __init__(self, theta: Tensor, bound: float) -> None:
-        self.bound = bound
-        self.mask = theta.new_ones(theta.shape, dtype=bool)
-        self.total = self.count = theta.numel()
+    def __init__(self, theta: Tensor, bound: float, dim: int = 1) -> None:
+        self.bound, self.dim = bound, dim
+        self.mask = theta.new_ones(theta.shape[:-1], dtype=bool)
+        self.total = self.count = theta.shape[0]
 
     def update(self, theta: Tensor, grad: Tensor) -> None:
-        self.mask &= theta.abs().le(self.bound) & grad.isfinite()
+        alive = theta[..., : self.dim].abs().le(self.bound).all(-1) & grad.isfinite().all(-1)
+        if theta.shape[-1] > self.dim:  # a learned scale
+            sigma = theta[..., self.dim :].exp()
+            alive &= (sigma.gt(0) & sigma.isfinite()).all(-1)
+        self.mask &= alive
         self.count = int(self.mask.sum())  # the one host sync per step
 
     @property
@@ -66,8 +72,9 @@ class Recorder:
         self.writer, self.theta = writer, theta
         self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
         self.history = History(theta, variance=scalars.n_samples > 1)
-        self.tracker = MetricTracker(theta, steps, scalars.theta_star)
+        self.tracker = MetricTracker(theta, steps, scalars.theta_star, scalars.family.dim)
         self.step_log = StepLog(writer, scalars)
+        self.dim = scalars.family.dim
 
     def record(self, step: int, terms: Tensor, grad: Tensor, survivors: Survivors, final: bool) -> None:
         """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step."""
@@ -78,7 +85,8 @@ class Recorder:
             if logged:
                 self.history.log(grad, in_step_variance(self.step_log.scalars.estimator, terms, grad))
             if histogram:
-                self.step_log.add_histogram(step, histogram_of(terms), hold=bool(self.history.logged))
+                for tag, part in self.term_parts(terms):
+                    self.step_log.add_histogram(step, histogram_of(part), tag, hold=bool(self.history.logged))
             if self.history.full:
                 self.flush()
             return
@@ -90,7 +98,17 @@ class Recorder:
         if logged:
             self.step_log.write_step(step, self.theta, terms, grad, survivors.mask)
         if histogram:
-            self.step_log.add_histogram(step, histogram_of(terms[survivors.mask]), hold=False)
+            for tag, part in self.term_parts(terms[survivors.mask]):
+                self.step_log.add_histogram(step, histogram_of(part), tag, hold=False)
+
+    def term_parts(self, terms: Tensor) -> list[tuple[str, Tensor]]:
+        """The per-sample terms of μ, and of the log-scale when it is learned, each with its tag."""
+        if terms.shape[-1] == self.dim:
+            return [("grad/per_sample_terms", terms)]
+        return [
+            ("grad/per_sample_terms", terms[..., : self.dim]),
+            ("scale/per_sample_terms", terms[..., self.dim :]),
+        ]
 
     def flush(self) -> None:
         """Fold the buffered block into the metrics and write its logged steps."""

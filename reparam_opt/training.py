@@ -22,21 +22,24 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torch.distributions import Normal
 
-from reparam_opt.board import StepScalars, hparams_of, log_hparams, open_writer
+from reparam_opt import separable
+from reparam_opt.board import hparams_of, log_hparams, open_writer
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
-from reparam_opt.metrics import RunMetrics
-from reparam_opt.objectives import Objective, Optimum
+from reparam_opt.gaussian import Gaussian, GaussianFamily
+from reparam_opt.metrics import RunMetrics, finite_or_none, quantiles
+from reparam_opt.objectives import Objective, Optimum, ShiftedSquare
 from reparam_opt.recorder import Recorder, Survivors
 from reparam_opt.runtime import StopRequest, progress_bar, stop_on_signals
+from reparam_opt.scalars import StepScalars
 from reparam_opt.summary import write_summary
 from reparam_opt.validation import check_train_config
 
 log = logging.getLogger(__name__)
 
-#: A replicate whose |θ| passes this bound is marked diverged (as is one with a non-finite θ or gradient).
+#: A replicate whose |μ_i| passes this bound is marked diverged (as is one with a non-finite θ or
+#: gradient, or a learned σ that under- or overflows).
 THETA_BOUND = 1e6
 
 
@@ -47,30 +50,45 @@ class Run:
     objective: Objective
     optimum: Optimum | None
     estimator: Estimator
+    family: GaussianFamily
+    #: The parameter rows (μ, s), [replicates, P]: what the optimizer updates.
     theta: Tensor
     optimizer: torch.optim.Optimizer
-    dist: Normal
+    #: σ as a tensor, for a fixed scale.
+    fixed_scale: Tensor
 
     @property
     def theta_star(self) -> float | None:
         return None if self.optimum is None else self.optimum.theta
 
+    @property
+    def sigma_star(self) -> float | None:
+        return self.family.sigma_star(isinstance(self.objective, ShiftedSquare))
+
+    def q(self) -> Gaussian:
+        """q at the current parameters (θ changes in place, so its views are current)."""
+        return self.family.q(self.theta.detach(), self.fixed_scale)
+
+
+def family_of(cfg: DictConfig) -> GaussianFamily:
+    return GaussianFamily(int(cfg.dim), str(cfg.scale), float(cfg.entropy_weight), float(cfg.sigma))
+
 
 def setup(cfg: DictConfig) -> Run:
-    """Build the objective, the estimator, θ (one entry per replicate), its optimizer and q_θ."""
+    """Build the objective, the estimator, θ (one row per replicate), its optimizer and q's fixed σ."""
     device = torch.device(cfg.device)
     objective: Objective = instantiate(cfg.objective)
-    theta = torch.full((cfg.replicates,), float(cfg.theta0), device=device, requires_grad=True)
+    family = family_of(cfg)
+    theta = family.initial(cfg.replicates, cfg.theta0, device)
     optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
-    # θ changes in place, so this Normal over its detached view is current at every step.
-    dist = Normal(theta.detach(), torch.tensor(float(cfg.sigma), device=device), validate_args=False)
     return Run(
         objective,
         objective.optimum(cfg.theta0, cfg.sigma),
         estimator_of(cfg.estimator),
+        family,
         theta,
         optimizer,
-        dist,
+        torch.tensor(float(cfg.sigma), device=device),
     )
 
 
@@ -83,27 +101,31 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         torch.manual_seed(cfg.seed)
         run = setup(cfg)
         log.info(
-            "%s on %s: %d replicates, %d steps, n=%d, lr=%g",
+            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, D=%d, scale=%s",
             run.estimator.name,
             run.objective.name,
             cfg.replicates,
             cfg.steps,
             cfg.n_samples,
             cfg.lr,
+            run.family.dim,
+            run.family.scale,
         )
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
-        with stop_on_signals() as stop, closing(open_writer(str(run_dir))) as writer:
-            scalars = StepScalars(run.objective, run.estimator, cfg.sigma, run.theta_star, cfg.n_samples)
+        with stop_on_signals() as stop, closing(open_writer(str(run_dir), run.family.learned)) as writer:
+            scalars = StepScalars(
+                run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
+            )
             recorder = Recorder(
                 writer, run.theta.detach(), scalars, cfg.steps, cfg.log_every, cfg.histogram_every
             )
-            survivors = Survivors(run.theta, THETA_BOUND)
+            survivors = Survivors(run.theta, THETA_BOUND, run.family.dim)
             try:
                 status, step = loop(run, recorder, survivors, stop, cfg.steps, cfg.n_samples)
             finally:
                 recorder.flush()  # what was logged before an error still reaches the event file
             metrics = recorder.tracker.finish(step, cfg.tolerance, survivors.mask)
-            summary = finish(cfg, run, metrics, status, step, stop.name, started)
+            summary = finish(cfg, run, metrics, status, step, stop.name, started, survivors.mask)
             log_hparams(writer, hparams(summary, run), vars(metrics), step)
             writer.flush()  # every event is on disk before summary.json says the run is over
             write_summary(run_dir / "summary.json", summary)
@@ -113,12 +135,19 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def loop(
     run: Run, recorder: Recorder, survivors: Survivors, stop: StopRequest, steps: int, n_samples: int
 ) -> tuple[str, int]:
-    """Steps 0…``steps``: the gradient at θ_t, then θ_{t+1}. Returns the run's status and its last step."""
-    theta, dist, estimator, objective = run.theta, run.dist, run.estimator, run.objective
+    """Steps 0…``steps``: the gradient at θ_t, then θ_{t+1}. Returns the run's status and its last step.
+
+    The estimate is of ∇E_q[f]; the entropy term's gradient is exact and added to it.
+    """
+    theta, estimator, objective = run.theta, run.estimator, run.objective
+    entropy_grad = run.family.entropy_grad(theta.detach())
+    fixed_q = None if run.family.learned else run.q()
     with progress_bar(steps, estimator.name) as progress:
         for step in range(steps + 1):
-            terms = estimator(objective, dist, n_samples)
-            grad = terms.mean(-1)
+            terms = estimator(objective, run.q() if fixed_q is None else fixed_q, n_samples)
+            grad = terms.mean(-2)
+            if entropy_grad is not None:
+                grad = grad + entropy_grad
             survivors.update(theta.detach(), grad)
             status = ending(step, steps, survivors, stop)
             recorder.record(step, terms, grad, survivors, final=status is not None)
@@ -148,6 +177,7 @@ def sgd_step(optimizer: torch.optim.Optimizer, theta: Tensor, grad: Tensor, aliv
         theta.grad = grad
         optimizer.step()
         return
+    alive = alive.unsqueeze(-1)
     before = theta.detach().clone()
     theta.grad = torch.where(alive, grad, 0.0)
     optimizer.step()
@@ -156,21 +186,68 @@ def sgd_step(optimizer: torch.optim.Optimizer, theta: Tensor, grad: Tensor, aliv
 
 
 def finish(
-    cfg: DictConfig, run: Run, metrics: RunMetrics, status: str, step: int, signal: str | None, started: float
+    cfg: DictConfig,
+    run: Run,
+    metrics: RunMetrics,
+    status: str,
+    step: int,
+    signal: str | None,
+    started: float,
+    alive: Tensor,
 ) -> dict[str, Any]:
     """What summary.json holds: how the run ended, its metrics, its optimum, its cost and its config."""
+    family = run.family
     return {
         "status": status,
         "step": step,
         "signal": signal,
         **vars(metrics),
         "theta_star": run.theta_star,
-        "objective_star": None if run.optimum is None else run.optimum.value,
-        "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples),
+        "objective_star": objective_star(run),
+        **(final_scale(run, alive) if family.learned else {}),
+        "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "threads": torch.get_num_threads(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+
+
+def objective_star(run: Run) -> float | None:
+    """J_λ at (μ*, σ*) where both have closed forms; in one dimension, σ fixed, the objective's own J*."""
+    family, optimum = run.family, run.optimum
+    if optimum is None or optimum.value is None:
+        return None
+    if family.dim == 1 and not family.learned and family.entropy_weight == 0:
+        return optimum.value
+    sigma = run.sigma_star
+    if sigma is None:
+        return None
+    mu = torch.full((family.dim,), optimum.theta, dtype=torch.float64)
+    value = float(separable.value(run.objective, mu, sigma))
+    return value - family.entropy_weight * family.entropy(sigma)
+
+
+def final_scale(run: Run, alive: Tensor) -> dict[str, Any]:
+    """σ at the end over the live replicates (mean, 5% and 95% quantiles, RMS error against σ*) and σ*."""
+    sigma = run.family.sigma_of(run.theta.detach())[alive].flatten()
+    star = run.sigma_star
+    if sigma.numel() == 0:
+        return {
+            "sigma_star": star,
+            "final_sigma_mean": None,
+            "final_sigma_q05": None,
+            "final_sigma_q95": None,
+        }
+    q05, q95 = quantiles(sigma)
+    stats = {
+        "sigma_star": star,
+        "final_sigma_mean": finite_or_none(sigma.mean()),
+        "final_sigma_q05": finite_or_none(q05),
+        "final_sigma_q95": finite_or_none(q95),
+    }
+    if star is not None:
+        stats["final_sigma_rms_error"] = finite_or_none((sigma - star).square().mean().sqrt())
+    return stats
 
 
 def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from reparam_opt.config import estimator_of
+from reparam_opt.gaussian import SCALES
 from reparam_opt.summary import METRIC_KEYS
 
 
@@ -63,6 +64,9 @@ TRAIN_KEYS: Mapping[str, Allowed] = {
     "sigma": POSITIVE,
     "theta0": FINITE,
     "tolerance": POSITIVE,
+    "dim": at_least(1),
+    "scale": Allowed(f"one of {', '.join(SCALES)}", lambda v: v in SCALES),
+    "entropy_weight": Allowed("a finite number >= 0", lambda v: math.isfinite(v) and v >= 0),
 }
 
 

@@ -64,10 +64,22 @@ def digest(rows: list[tuple]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: Keys added to the config since the fingerprints were taken, at the values that reproduce the
+#: runs they describe (issue 11: a one-dimensional Gaussian with a fixed σ and no entropy term).
+ADDED_KEYS = {"dim": 1, "scale": "fixed", "entropy_weight": 0.0}
+
+
 def comparable_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """summary.json without wall time and threads, with moved ``_target_`` paths mapped to today's."""
+    """summary.json without wall time and threads, with moved ``_target_`` paths mapped to today's.
+
+    A key added since at its reproducing value is dropped; at any other value it stays, and differs.
+    """
     kept = {k: v for k, v in summary.items() if k not in VOLATILE}
-    objective = kept.get("config", {}).get("objective", {})
+    config = kept.get("config", {})
+    for key, value in ADDED_KEYS.items():
+        if config.get(key, value) == value:
+            config.pop(key, None)
+    objective = config.get("objective", {})
     if objective.get("_target_") in MOVED_TARGETS:
         objective["_target_"] = MOVED_TARGETS[objective["_target_"]]
     return kept

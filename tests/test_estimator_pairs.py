@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from torch.distributions import Normal
 
 from reparam_opt import estimators
+from reparam_opt.gaussian import at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
 from tests.closed_forms import (
     central_moments,
@@ -87,14 +87,15 @@ def leave_one_out_moments(f: NpFn, theta: float, sigma: float, n: int) -> tuple[
 def draw(
     estimator: str, objective: Objective, theta: float, sigma: float, replicates: int, n: int, seed: int = 0
 ):
+    """One-dimensional terms, [replicates, n]."""
     torch.manual_seed(seed)
-    dist = Normal(torch.full((replicates,), theta, dtype=torch.float64), sigma)
-    return getattr(estimators, estimator)(objective, dist, n)
+    q = at_point(replicates, 1, theta, sigma, dtype=torch.float64)
+    return getattr(estimators, estimator)(objective, q, n)[..., 0]
 
 
 def closed_form(objective: Objective, estimator: str, theta: float, sigma: float, n: int = 1) -> float | None:
     value = estimators.ESTIMATORS[estimator].closed_form_variance(
-        objective, torch.tensor(theta, dtype=torch.float64), sigma, n_samples=n
+        objective, torch.tensor([theta], dtype=torch.float64), sigma, n_samples=n
     )
     return None if value is None else float(value)
 
@@ -191,7 +192,7 @@ def test_leave_one_out_in_step_variance_is_unbiased(n: int, case: str) -> None:
     objective, f, _ = CASES[case]
     theta, sigma, replicates = 1.0, 1.0, 100_000
     terms = draw("score_baseline", objective, theta, sigma, replicates=replicates, n=n, seed=3)
-    logged = estimators.score_baseline.variance_of_mean(terms)
+    logged = estimators.score_baseline.variance_of_mean(terms[..., None])[..., 0]
     eps, weights = gaussian_grid(n, nodes=40)
     estimate, quad_terms = leave_one_out_estimate(f, theta, sigma, eps)
     stacked = np.stack(quad_terms)

@@ -6,12 +6,12 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal
 
 from reparam_opt import estimators
-from reparam_opt.board import step_scalars
 from reparam_opt.estimators import ESTIMATORS
+from reparam_opt.gaussian import GaussianFamily, at_point
 from reparam_opt.objectives import Square
+from reparam_opt.scalars import step_scalars
 from tests.closed_forms import central_moments, square_terms
 
 Z = 4.0  # standard errors allowed; with a fixed seed the test is deterministic
@@ -20,9 +20,15 @@ POINTS = [(-1.5, 1.0), (0.0, 1.0), (2.0, 1.0), (1.0, 0.5)]  # (θ, σ)
 
 
 def draw(name: str, theta: float, sigma: float, replicates: int, n: int, seed: int = 0) -> torch.Tensor:
+    """One-dimensional terms, [replicates, n]."""
     torch.manual_seed(seed)
-    dist = Normal(torch.full((replicates,), theta, dtype=torch.float64), sigma)
-    return getattr(estimators, name)(Square(), dist, n)
+    q = at_point(replicates, 1, theta, sigma, dtype=torch.float64)
+    return getattr(estimators, name)(Square(), q, n)[..., 0]
+
+
+def at(theta: float) -> torch.Tensor:
+    """μ in one dimension, [1]."""
+    return torch.tensor([theta], dtype=torch.float64)
 
 
 @pytest.mark.parametrize("name", SAMPLING)
@@ -30,7 +36,7 @@ def draw(name: str, theta: float, sigma: float, replicates: int, n: int, seed: i
 def test_mean_is_the_exact_gradient(name: str, theta: float, sigma: float) -> None:
     terms = draw(name, theta, sigma, replicates=2000, n=50)
     assert terms.shape == (2000, 50)
-    variance = float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), sigma))
+    variance = float(ESTIMATORS[name].closed_form_variance(Square(), at(theta), sigma))
     standard_error = math.sqrt(variance / terms.numel())
     assert abs(float(terms.mean()) - 2 * theta) < Z * standard_error
 
@@ -41,15 +47,15 @@ def test_closed_form_variance_matches_reference_terms(name: str, theta: float, s
     """The code's closed form equals the variance of docs/maths.md's per-sample term, exactly."""
     mean, var, _ = central_moments(square_terms(name, theta, sigma))
     assert mean == pytest.approx(2 * theta, abs=1e-9)
-    assert float(
-        ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), sigma)
-    ) == pytest.approx(var, rel=1e-9)
+    assert float(ESTIMATORS[name].closed_form_variance(Square(), at(theta), sigma)) == pytest.approx(
+        var, rel=1e-9
+    )
 
 
 def test_reference_table_values() -> None:
     """docs/maths.md: per-sample variance 87 (score) and 4 (pathwise) at θ=2, σ=1; 15 and 4 at θ=0."""
-    at = lambda name, theta: float(ESTIMATORS[name].closed_form_variance(Square(), torch.tensor(theta), 1.0))  # noqa: E731
-    assert (at("score", 2.0), at("pathwise", 2.0), at("score", 0.0), at("exact", 2.0)) == (
+    value = lambda name, theta: float(ESTIMATORS[name].closed_form_variance(Square(), at(theta), 1.0))  # noqa: E731
+    assert (value("score", 2.0), value("pathwise", 2.0), value("score", 0.0), value("exact", 2.0)) == (
         87.0,
         4.0,
         15.0,
@@ -72,9 +78,10 @@ def test_in_step_variance_estimate(name: str, n: int) -> None:
     """``grad/variance`` (sample variance / n, averaged over replicates) agrees with variance / n."""
     theta, sigma, replicates = 2.0, 1.0, 20000
     terms = draw(name, theta, sigma, replicates=replicates, n=n, seed=1)
-    theta_t = torch.full((replicates,), theta, dtype=torch.float64)
+    theta_t = torch.full((replicates, 1), theta, dtype=torch.float64)
     alive = torch.ones(replicates, dtype=torch.bool)
-    logged = step_scalars(theta_t, terms, alive, Square(), ESTIMATORS[name], sigma)
+    family = GaussianFamily(sigma=sigma)
+    logged = step_scalars(theta_t, terms[..., None], alive, Square(), ESTIMATORS[name], family)
     _, var, m4 = central_moments(square_terms(name, theta, sigma))
     assert float(logged["grad/variance_analytic"]) == pytest.approx(var / n, rel=1e-9)
     # Var of the unbiased sample variance of n terms: μ4/n − σ⁴(n−3)/(n(n−1)).
@@ -86,7 +93,12 @@ def test_in_step_variance_estimate(name: str, n: int) -> None:
 def test_no_in_step_variance_from_one_sample() -> None:
     terms = draw("pathwise", 1.0, 1.0, replicates=8, n=1)
     logged = step_scalars(
-        torch.ones(8), terms, torch.ones(8, dtype=torch.bool), Square(), estimators.pathwise, 1.0
+        torch.ones(8, 1),
+        terms[..., None],
+        torch.ones(8, dtype=torch.bool),
+        Square(),
+        estimators.pathwise,
+        GaussianFamily(),
     )
     assert logged["grad/variance"] is None
     assert float(logged["grad/variance_analytic"]) == pytest.approx(4.0)

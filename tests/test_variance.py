@@ -129,7 +129,8 @@ def test_interval_has_nominal_coverage_for_gaussian_estimates() -> None:
         ("sweep.parameter=bogus", "sweep.parameter='bogus' is not allowed"),
         ("repetitions=3", "repetitions=3 is too few"),
         ("dtype=float16", "dtype=float16 is not allowed; use one of float32, float64"),
-        ("sweep.points=[10,2.5]", "are not sample sizes"),
+        ("sweep.points=[10,2.5]", r"sweep.points=\[2.5\] are not allowed; n_samples must be whole numbers"),
+        ("dim=0", "dim=0 must be a whole number"),
         ("sweep.parameter=objective.k", "reparam_opt.objectives.Square has no key 'k'"),
     ],
 )
@@ -240,7 +241,7 @@ def test_closed_forms_cross_where_the_readme_says(target: str, low: float, high:
     from hydra.utils import get_class
 
     ks = np.linspace(0.05, 10, 4000)
-    theta = torch.tensor(1.0, dtype=torch.float64)
+    theta = torch.tensor([1.0], dtype=torch.float64)
     gap = np.array(
         [
             float(

@@ -18,7 +18,7 @@ from reparam_opt.config import ObjectiveConfig
 
 @dataclass
 class SweepConfig:
-    """Which point parameter varies: ``n_samples``, ``theta``, ``sigma`` or ``objective.<key>``."""
+    """Which point parameter varies: ``n_samples``, ``theta``, ``sigma``, ``dim`` or ``objective.<key>``."""
 
     parameter: str = MISSING
     points: List[float] = MISSING
@@ -38,6 +38,8 @@ class VarianceConfig:
     theta: float = 2.0
     sigma: float = 1.0
     n_samples: int = 1000
+    #: D: μ has D coordinates, each at ``theta``; the study reports the variance per coordinate.
+    dim: int = 1
     repetitions: int = 100
     seed: int = 0
     #: Confidence level of the interval on each measured variance.

@@ -12,7 +12,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-AXIS_NAMES = {"n_samples": "n, samples per estimate", "theta": "θ", "sigma": "σ", "objective.k": "k"}
+AXIS_NAMES = {
+    "n_samples": "n, samples per estimate",
+    "theta": "θ",
+    "sigma": "σ",
+    "objective.k": "k",
+    "dim": "D, dimensions",
+}
 
 
 def variance_figure(

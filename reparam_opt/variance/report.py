@@ -40,8 +40,9 @@ COLUMNS = (
 def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     """Measure, then write ``variance.csv``, ``variance.png`` and the TensorBoard figure into ``run_dir``."""
     rows = study(cfg)
+    columns = COLUMNS if all(r["dim"] == 1 for r in rows) else (*COLUMNS[:6], "dim", *COLUMNS[6:])
     with open(run_dir / "variance.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     sweep = cfg.sweep
@@ -49,14 +50,19 @@ def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     grid = np.geomspace(low, high, 200) if sweep.log_x and low > 0 else np.linspace(low, high, 200)
     curves = {key: (grid, closed_form_curve(cfg, key, grid)) for key in cfg.estimators}
     symbols = {"theta": "θ", "sigma": "σ", "n_samples": "n"}
+    if cfg.dim != 1 or sweep.parameter == "dim":
+        symbols["dim"] = "D"
     fixed = ", ".join(f"{s}={cfg[k]:g}" for k, s in symbols.items() if k != sweep.parameter)
     what = (
         "Per-sample gradient variance" if sweep.per_sample else "Variance of the n-sample gradient estimate"
     )
+    if "dim" in symbols:
+        what += " per coordinate"
+    intervals = "Bonett" if cfg.dim == 1 and sweep.parameter != "dim" else "Bonett (D = 1) and pooled normal"
     title = (
         f"{what} against {symbols.get(sweep.parameter, sweep.parameter)}\n"
         f"{fixed}, {cfg.repetitions} repetitions, "
-        f"{cfg.confidence:.0%} Bonett intervals; lines: closed forms"
+        f"{cfg.confidence:.0%} {intervals} intervals; lines: closed forms"
     )
     fig = variance_figure(rows, curves, sweep.parameter, sweep.per_sample, sweep.log_x, title)
     fig.savefig(run_dir / "variance.png", dpi=120)

@@ -1,5 +1,8 @@
 """The variance study's numbers: many independent n-sample estimates per point, and their variance.
 
+In D dimensions (``dim``) every coordinate of μ sits at θ and the figure is the variance per
+coordinate: the trace of the estimate's covariance over D, pooled over the coordinates.
+
 Repetitions are a batch dimension of the estimator (one replicate per repetition), drawn in
 chunks of about ``chunk_elements`` per-sample terms, in float32 unless ``dtype`` says float64.
 Every (estimator, point) pair gets its own seed, and a chunk draws the next rows of the same
@@ -19,14 +22,17 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.distributions import Normal
 
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
+from reparam_opt.gaussian import at_point
 from reparam_opt.objectives import Objective
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
-POINT_KEYS = ("n_samples", "theta", "sigma")
+POINT_KEYS = ("n_samples", "theta", "sigma", "dim")
+
+#: Sweep parameters whose values must be whole numbers >= 1.
+WHOLE_KEYS = ("n_samples", "dim")
 
 #: The ``dtype`` key's allowed values.
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -34,17 +40,22 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclass(frozen=True)
 class Point:
-    """Where the gradient is estimated: θ, σ, the sample size n and the cost."""
+    """Where the gradient is estimated: θ (every coordinate of μ), σ, the sample size n, the cost and D."""
 
     theta: float
     sigma: float
     n_samples: float
     objective: Objective
+    dim: int = 1
 
 
 def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
     """The study's base point with ``parameter`` set to ``value``."""
-    base = Point(float(cfg.theta), float(cfg.sigma), int(cfg.n_samples), instantiate(cfg.objective))
+    base = Point(
+        float(cfg.theta), float(cfg.sigma), int(cfg.n_samples), instantiate(cfg.objective), int(cfg.dim)
+    )
+    if parameter == "dim":
+        return replace(base, dim=int(value))
     if parameter in POINT_KEYS:
         return replace(base, **{parameter: value})
     if parameter.startswith("objective.") and parameter.count(".") == 1:
@@ -73,10 +84,14 @@ def check(cfg: DictConfig) -> None:
         raise ValueError(f"dtype={cfg.dtype} is not allowed; use one of {', '.join(DTYPES)}")
     if not cfg.sweep.points:
         raise ValueError("sweep.points is empty; give at least one value")
-    if cfg.sweep.parameter == "n_samples":
+    if cfg.dim < 1:
+        raise ValueError(f"dim={cfg.dim} must be a whole number ≥ 1")
+    if cfg.sweep.parameter in WHOLE_KEYS:
         bad = [v for v in cfg.sweep.points if v < 1 or v != int(v)]
         if bad:
-            raise ValueError(f"sweep.points={bad} are not sample sizes; n_samples must be whole numbers ≥ 1")
+            raise ValueError(
+                f"sweep.points={bad} are not allowed; {cfg.sweep.parameter} must be whole numbers ≥ 1"
+            )
 
 
 #: torch's CPU normal sampler fills a tensor in blocks of this many values; see ``chunk_bounds``.
@@ -101,18 +116,20 @@ def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
 def estimates(
     estimator: Estimator, point: Point, repetitions: int, chunk_elements: int, device: str, dtype: torch.dtype
 ) -> torch.Tensor:
-    """``repetitions`` independent n-sample estimates, about ``chunk_elements`` terms at a time.
+    """``repetitions`` independent n-sample estimates of ∇_μ, [repetitions, D], about ``chunk_elements``
+    terms at a time (a measure-valued term costs D of them: it moves one coordinate at a time).
 
     Each estimate is a mean of n terms drawn and computed in ``dtype``, and returned in float64.
     """
-    n = int(point.n_samples)
-    bounds = chunk_bounds(repetitions, n, chunk_elements)
+    n, dim = int(point.n_samples), point.dim
+    per_term = dim if estimator.per_coordinate else 1
+    bounds = chunk_bounds(repetitions, n * dim, max(1, chunk_elements // per_term))
     # One block for all the means: a small block per chunk, still alive when the next chunk's
     # temporaries are allocated, would split the freed heap so that it grows with every chunk.
-    means = torch.empty(repetitions, dtype=dtype, device=device)
+    means = torch.empty(repetitions, dim, dtype=dtype, device=device)
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        dist = Normal(torch.full((stop - start,), point.theta, dtype=dtype, device=device), point.sigma)
-        means[start:stop] = estimator(point.objective, dist, n).mean(-1).detach()
+        q = at_point(stop - start, dim, point.theta, point.sigma, dtype=dtype, device=device)
+        means[start:stop] = estimator(point.objective, q, n).mean(-2).detach()
     return means.cpu().double()
 
 
@@ -137,15 +154,32 @@ def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
     return math.exp(centre - z * se), math.exp(centre + z * se)
 
 
+def pooled_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
+    """A normal interval for the per-coordinate variance of D-dimensional estimates [repetitions, D].
+
+    The pooled variance is the mean over repetitions of u_r = ‖x_r − x̄‖²/D · R/(R − 1), so its
+    standard error is that of a mean: std(u)/√R. The coordinates of one repetition are not
+    independent (the score function's share f(x)), which pooling per repetition respects.
+    """
+    size = len(x)
+    u = np.square(x - x.mean(0)).mean(1) * size / (size - 1)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    half = z * float(u.std(ddof=1)) / math.sqrt(size)
+    return max(float(u.mean()) - half, 0.0), float(u.mean()) + half
+
+
 def closed_form(estimator: Estimator, point: Point) -> float | None:
-    """The closed-form variance of the n-sample estimate, or None without one."""
+    """The closed-form variance of the n-sample estimate, per coordinate, or None without one."""
     per_sample = estimator.closed_form_variance(
         point.objective,
-        torch.tensor(point.theta, dtype=torch.float64),
+        torch.full((point.dim,), point.theta, dtype=torch.float64),
         point.sigma,
         n_samples=int(point.n_samples),
     )
-    return None if per_sample is None else float(per_sample) / point.n_samples
+    if per_sample is None:
+        return None
+    per_sample = float(per_sample) if point.dim == 1 else float(per_sample) / point.dim
+    return per_sample / point.n_samples
 
 
 def study(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -170,12 +204,18 @@ def measure(
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
     dtype = DTYPES[cfg.dtype]
     x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype).numpy()
-    variance = float(np.var(x, ddof=1))
-    low, high = variance_interval(x, cfg.confidence)
+    if point.dim == 1:
+        x = x[:, 0]
+        variance = float(np.var(x, ddof=1))
+        low, high = variance_interval(x, cfg.confidence)
+    else:
+        variance = float(np.var(x, axis=0, ddof=1).mean())
+        low, high = pooled_interval(x, cfg.confidence)
     expected = closed_form(estimator, point)
     exact = point.objective.grad(torch.tensor(point.theta, dtype=torch.float64), point.sigma)
     n = point.n_samples
     return {
+        "dim": point.dim,
         "estimator": key,
         "parameter": cfg.sweep.parameter,
         "value": value,

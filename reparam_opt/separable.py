@@ -1,0 +1,97 @@
+"""Closed forms in D dimensions, for a cost that is a sum over coordinates: f(x) = Σ_i f1(x_i).
+
+Every objective is written as its one-dimensional f1 with one-dimensional closed forms, applied
+coordinate by coordinate to μ [..., D] and σ (a number, or a tensor that broadcasts against μ).
+In D dimensions the cost is their sum, and so are J and the variance of pathwise's terms,
+which only see their own coordinate. The score function's μ-terms f(x)ε_i/σ_i also see every
+other coordinate's cost as noise; with A_i = Σ_{j≠i} J_j and F_i the other coordinates' cost,
+
+    Var h_i = V1_i + [2A_i(J_i + σ_i² J_i'') + E F_i²] / σ_i²,
+
+where V1_i is the one-dimensional figure and E[f1(x)ε²] = J + σ²J'' is Stein's identity. For
+f = ‖x − k‖² this is the REFERENCE's D-dimensional formula (docs/maths.md, "D dimensions").
+In D = 1 every extra term is skipped, so the numbers are the one-dimensional ones exactly.
+
+The scale: ∂J/∂σ_i = σ_i E[f1''] (the heat equation), so ∂J/∂s_i = σ_i² J_i''. The variances of
+the scale terms need moments of f1 against (ε² − 1); the squares give them (``scale_variances``).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from reparam_opt.objectives import Objective
+
+
+def cost(objective: Objective, x: Tensor) -> Tensor:
+    """f(x) = Σ_i f1(x_i) over the last axis: samples [..., D] give [...]."""
+    return objective(x).sum(-1)
+
+
+def value(objective: Objective, mu: Tensor, sigma: Tensor | float) -> Tensor | None:
+    """J(μ, σ) = Σ_i J1(μ_i, σ_i), [...]."""
+    per_coordinate = objective.value(mu, sigma)
+    return None if per_coordinate is None else per_coordinate.sum(-1)
+
+
+def scale_grad(objective: Objective, mu: Tensor, sigma: Tensor | float, learned: str) -> Tensor | None:
+    """∂E_q[f]/∂s: σ_i² J_i'' per coordinate [..., D] (diagonal), or their sum [..., 1] (shared)."""
+    curvature = objective.curvature(mu, sigma)
+    if curvature is None or learned == "fixed":
+        return None
+    per_coordinate = curvature * sigma**2
+    return per_coordinate.sum(-1, keepdim=True) if learned == "shared" else per_coordinate
+
+
+def coordinate_variances(name: str, objective: Objective, mu: Tensor, sigma: Tensor | float) -> Tensor | None:
+    """Variance of one estimator's μ-term, per coordinate [..., D]; None without a closed form."""
+    closed_form = objective.per_sample_variances(mu, sigma).get(name)
+    if closed_form is None:
+        return None
+    variances = closed_form()
+    if name != "score" or mu.shape[-1] == 1:
+        return variances
+    parts = (objective.value(mu, sigma), objective.curvature(mu, sigma), objective.second_moment(mu, sigma))
+    if any(part is None for part in parts):
+        return None
+    value, curvature, second = parts
+    s2 = sigma**2
+    spread = second - value.square()  # Var f1(x_i)
+    others = value.sum(-1, keepdim=True) - value  # A_i = E F_i
+    others_square = spread.sum(-1, keepdim=True) - spread + others.square()  # E F_i²
+    return variances + (2.0 * others * (value + s2 * curvature) + others_square) / s2
+
+
+def leave_one_out_variances(
+    score_variances: Tensor, objective: Objective, mu: Tensor, sigma: Tensor | float, n: int
+) -> Tensor | None:
+    """n·Var of the leave-one-out estimate, per coordinate, from the score function's variances.
+
+    n·Var(mean)_i = V_oracle,i + (Var f / σ_i² + (∂_i J)²)/(n − 1), with V_oracle,i = V_score,i −
+    2J J_i'' − J²/σ_i² (docs/maths.md, "The leave-one-out baseline"); J and Var f are the totals.
+    """
+    parts = (
+        objective.value(mu, sigma),
+        objective.grad(mu, sigma),
+        objective.curvature(mu, sigma),
+        objective.second_moment(mu, sigma),
+    )
+    if any(part is None for part in parts):
+        return None
+    per_value, grad, curvature, second = parts
+    s2 = sigma**2
+    value = per_value.sum(-1, keepdim=True)  # in D = 1 the sums over one coordinate are exact
+    spread = (second - per_value.square()).sum(-1, keepdim=True)
+    oracle = score_variances - 2.0 * value * curvature - value.square() / s2
+    return oracle + (spread / s2 + grad.square()) / (n - 1)
+
+
+def scale_variance(
+    name: str, objective: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+) -> Tensor | None:
+    """Variance of one estimator's s-terms summed over scale coordinates [...]; None without one."""
+    closed_forms = getattr(objective, "scale_variances", None)
+    if closed_forms is None or learned == "fixed":
+        return None
+    closed_form = closed_forms(mu, sigma, shared=learned == "shared").get(name)
+    return None if closed_form is None else closed_form()
