@@ -9,7 +9,9 @@ Panels, each over the steps, every series a median over a configuration's seeds:
 - the RMS error of θ on a log axis, every configuration;
 - the in-step variance of the gradient estimate on a log axis, where some configuration logged
   one (n ≥ 2), and the share of replicates diverged, where some replicate did. A sweep with
-  neither gets no such panel: no panel is ever empty.
+  neither gets no such panel: no panel is ever empty;
+- a learned σ's mean and 5–95% band on a log axis, with its predicted path dotted, where some
+  configuration learned σ.
 """
 
 from __future__ import annotations
@@ -55,7 +57,11 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
         else [[c for c in configs if c.hue != REFERENCE]]
     )
     reference = [c for c in configs if c.hue == REFERENCE]
-    extra = [tag for tag in ("grad/variance", "theta/diverged") if any(_positive(c, tag) for c in configs)]
+    extra = [
+        tag
+        for tag in ("grad/variance", "theta/diverged", "scale/mean")
+        if any(_positive(c, tag) for c in configs)
+    ]
     panels = len(groups) + 1 + len(extra)
     columns = 2 if panels <= 4 else 3
     rows = math.ceil(panels / columns)
@@ -91,6 +97,8 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
                 "in-step variance of the gradient estimate (log axis)",
                 "variance of the n-sample estimate",
             )
+        elif tag == "scale/mean":
+            _sigma_panel(ax, configs, colour)
         else:
             _line_panel(
                 ax, configs, colour, tag, "replicates diverged (|θ| > 10⁶ or not finite)", "% of replicates"
@@ -184,6 +192,36 @@ def _log_panel(
             color="0.35",
         )
     _finish(ax, title, ylabel)
+
+
+def _sigma_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> None:
+    """A learned σ: mean and 5–95% band per configuration, its prediction dotted (log axis)."""
+    predicted = False
+    for config in configs:
+        if "scale/mean" not in config.series:
+            continue
+        steps, mean = config.series["scale/mean"]
+        ax.plot(steps, mean, color=colour[id(config)], lw=1.4)
+        if "scale/q05" in config.series and "scale/q95" in config.series:
+            low, high = config.series["scale/q05"][1], config.series["scale/q95"][1]
+            ax.fill_between(steps, low, high, color=colour[id(config)], alpha=0.2, lw=0)
+        if config.sigma_prediction is not None:
+            ax.plot(*config.sigma_prediction, color="black", lw=0.9, ls=":")
+            predicted = True
+    ax.set_yscale("log")
+    bands = [
+        v
+        for c in configs
+        for tag in ("scale/q05", "scale/q95")
+        if tag in c.series
+        for v in c.series[tag][1]
+        if np.isfinite(v) and v > 0
+    ]
+    if bands:  # the bands, not the means, which runs on their way to diverging carry off the axis
+        ax.set_ylim(min(bands) / 1.5, max(bands) * 1.5)
+    if predicted:
+        ax.legend(handles=[Line2D([], [], color="black", ls=":", label="predicted")], fontsize=8)
+    _finish(ax, "learned σ: mean and 5–95% band across replicates (log axis)", "σ")
 
 
 def _line_panel(

@@ -19,6 +19,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from reparam_opt.stability import harmonic_sigma
 from reparam_opt.summary import METRIC_KEYS
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,17 @@ SEED_KEY = "seed"
 #: Statuses of a job that ran to its end (``diverged``: every replicate did); any other is a failure.
 FINISHED = ("completed", "diverged")
 #: The scalar series the comparison figure draws, each a median over a configuration's seeds.
-CURVE_TAGS = ("theta/mean", "theta/q05", "theta/q95", "theta/rms_error", "grad/variance", "theta/diverged")
+CURVE_TAGS = (
+    "theta/mean",
+    "theta/q05",
+    "theta/q95",
+    "theta/rms_error",
+    "grad/variance",
+    "theta/diverged",
+    "scale/mean",
+    "scale/q05",
+    "scale/q95",
+)
 
 
 @dataclass
@@ -44,6 +55,8 @@ class ConfigCurves:
     series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: The ``tolerance`` that ``steps_to_tolerance`` waited for, where the jobs agree on one.
     tolerance: float | None = None
+    #: A learned σ's predicted path (σ* where J_λ has one, the harmonic decay on the bare J).
+    sigma_prediction: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -154,6 +167,10 @@ def aggregate(group: ConfigGroup) -> dict[str, Any]:
     for key in (*METRIC_KEYS, "wall_seconds"):
         stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=key == "steps_to_tolerance")
         row.update({f"{key}_{stat}": value for stat, value in stats.items()})
+    if any("final_sigma_mean" in j.summary for j in done):  # a learned scale
+        stats = metric_stats([j.summary.get("final_sigma_mean") for j in done], missing_is_never=False)
+        row.update({f"final_sigma_mean_{stat}": value for stat, value in stats.items()})
+        row["sigma_star"] = done[0].summary.get("sigma_star")
     replicates = [j.summary.get("config", {}).get("replicates") for j in done]
     row["diverged_total"] = sum(int(j.summary["diverged"]) for j in done)
     row["replicates_total"] = sum(replicates) if all(isinstance(r, int) for r in replicates) else None
@@ -194,4 +211,22 @@ def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> 
             continue
         table = np.array([[one.get(int(s), np.nan) for s in steps] for one in series])
         result.series[tag] = (steps, np.nanmedian(table, axis=0))
+    if done and "scale/mean" in result.series:
+        result.sigma_prediction = sigma_prediction(done[0].summary, result.series["scale/mean"][0])
     return result
+
+
+def sigma_prediction(summary: dict[str, Any], steps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """σ's predicted path for plain SGD on a square (``reparam_opt.stability``), or None."""
+    config = summary.get("config", {})
+    plain_sgd = config.get("optimizer", {}).get("_target_") == "torch.optim.SGD" and not config.get(
+        "optimizer", {}
+    ).get("momentum")
+    if not plain_sgd or not str(config.get("objective", {}).get("_target_", "")).endswith("Square"):
+        return None
+    if summary.get("sigma_star") is not None:
+        return steps, np.full(len(steps), float(summary["sigma_star"]))
+    if config.get("entropy_weight") == 0:
+        sigma = harmonic_sigma(config["sigma"], config["lr"], steps, config.get("dim", 1), config["scale"])
+        return steps, sigma
+    return None

@@ -23,6 +23,7 @@ from reparam_opt.sweep_summary.jobs import (
     natural,
     varying_keys,
 )
+from reparam_opt.sweep_summary.step_sizes import best_step_table, step_size_figure, step_size_rows
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ def cell(row: dict[str, Any], key: str) -> str:
     return fmt(median) if low == high else f"{fmt(median)} [{fmt(low)}, {fmt(high)}]"
 
 
+def sigma_cell(row: dict[str, Any]) -> str:
+    """The final mean σ over live replicates (median over seeds) and σ* where it has a closed form."""
+    if "final_sigma_mean_median" not in row:
+        return "–"
+    star = row.get("sigma_star")
+    return f"{cell(row, 'final_sigma_mean')} ({'–' if star is None else f'{star:.3g}'})"
+
+
 def diverged_cell(row: dict[str, Any]) -> str:
     total, replicates = row["diverged_total"], row["replicates_total"]
     if not replicates:
@@ -60,7 +69,15 @@ def diverged_cell(row: dict[str, Any]) -> str:
 
 def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_dir: Path) -> str:
     """The human-readable summary: one row per configuration, then the failed jobs."""
-    head = ["configuration", "seeds", *SPREAD_METRICS, "diverged replicates", "failed jobs"]
+    scale = any("final_sigma_mean_median" in row for row in rows)
+    head = [
+        "configuration",
+        "seeds",
+        *SPREAD_METRICS,
+        *(["final σ (σ*)"] if scale else []),
+        "diverged replicates",
+        "failed jobs",
+    ]
     lines = [
         f"# Sweep summary: {sweep_dir}",
         "",
@@ -75,6 +92,7 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
             row["configuration"],
             row["seeds"] or "–",
             *(cell(row, k) for k in SPREAD_METRICS),
+            *([sigma_cell(row)] if scale else []),
             diverged_cell(row),
             str(row["failed"]),
         ]
@@ -128,14 +146,26 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
         "failed",
         "seeds",
         *(f"{m}_{s}" for m in (*METRIC_KEYS, "wall_seconds") for s in ("median", "min", "max")),
+        *(
+            [*(f"final_sigma_mean_{s}" for s in ("median", "min", "max")), "sigma_star"]
+            if any("sigma_star" in row for row in rows)
+            else []
+        ),
         "diverged_total",
         "replicates_total",
     ]
     with open(sweep_dir / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=ordered)
+        writer = csv.DictWriter(f, fieldnames=ordered, restval="")
         writer.writeheader()
         writer.writerows(rows)
     text = markdown(rows, failed, sweep_dir)
+    steps = step_size_rows(groups, keys)
+    if steps:
+        text += (
+            "\n## Step sizes\n\nPer estimator and D, the step size with the lowest final RMS error of μ "
+            "per coordinate among those where no replicate diverged.\n\n"
+            f"{best_step_table(steps)}\n\n![step sizes](step_sizes.png)\n"
+        )
     (sweep_dir / "summary.md").write_text(text)
 
     figure = comparison_figure(
@@ -143,8 +173,14 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
         f"Sweep comparison: {sweep_dir.name} ({sum(len(g.jobs) for g in groups)} jobs)",
     )
     figure.savefig(sweep_dir / "comparison.png", dpi=110)
+    step_figure = None
+    if steps:
+        step_figure = step_size_figure(steps, f"Step sizes: {sweep_dir.name}")
+        step_figure.savefig(sweep_dir / "step_sizes.png", dpi=110)
     with SummaryWriter(log_dir=str(sweep_dir / BOARD_DIR)) as board:
         board.add_figure("sweep/comparison", figure)
+        if step_figure is not None:
+            board.add_figure("sweep/step_sizes", step_figure)
         board.add_text("sweep/summary", text)
     log.info(
         "sweep summary: %s (%d configurations, %d failed jobs)",

@@ -48,6 +48,8 @@ def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     sweep = cfg.sweep
     low, high = min(sweep.points), max(sweep.points)
     grid = np.geomspace(low, high, 200) if sweep.log_x and low > 0 else np.linspace(low, high, 200)
+    if sweep.parameter == "dim":
+        grid = np.unique(np.round(grid))  # D is a whole number: the closed form exists at integers only
     curves = {key: (grid, closed_form_curve(cfg, key, grid)) for key in cfg.estimators}
     symbols = {"theta": "θ", "sigma": "σ", "n_samples": "n"}
     if cfg.dim != 1 or sweep.parameter == "dim":
@@ -58,7 +60,7 @@ def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     )
     if "dim" in symbols:
         what += " per coordinate"
-    intervals = "Bonett" if cfg.dim == 1 and sweep.parameter != "dim" else "Bonett (D = 1) and pooled normal"
+    intervals = "Bonett" if cfg.dim == 1 and sweep.parameter != "dim" else "Bonett (pooled for D > 1)"
     title = (
         f"{what} against {symbols.get(sweep.parameter, sweep.parameter)}\n"
         f"{fixed}, {cfg.repetitions} repetitions, "
