@@ -20,9 +20,9 @@ from tests.conftest import run_train
 
 
 @estimator(f_evals_per_sample=1, min_samples=2)
-def pairwise(cost, dist, n_samples: int) -> Tensor:
+def pairwise(cost, q, n_samples: int) -> Tensor:
     """A stand-in for an estimator that needs two samples, such as a leave-one-out baseline."""
-    return torch.zeros(*dist.batch_shape, n_samples)
+    return torch.zeros(*q.loc.shape[:-1], n_samples, q.loc.shape[-1])
 
 
 class Bump(Square):
@@ -73,6 +73,13 @@ ROWS = [  # (override, the line it must produce)
         "estimator=score_baseline n_samples=1",
         "bad value n_samples=1: must be an integer >= 2 for estimator=score_baseline",
     ),
+    ("dim=0", "bad value dim=0: must be an integer >= 1"),
+    ("scale=log", "bad value scale=log: must be one of fixed, shared, diagonal"),
+    ("entropy_weight=-1", "bad value entropy_weight=-1.0: must be a finite number >= 0"),
+    ("entropy_weight=nan", "bad value entropy_weight=nan: must be a finite number >= 0"),
+    ("entropy_weight=inf", "bad value entropy_weight=inf: must be a finite number >= 0"),
+    ("scale=shared sigma=0", "bad value sigma=0.0: must be a finite number > 0"),
+    ("scale=diagonal sigma=nan", "bad value sigma=nan: must be a finite number > 0"),
 ]
 
 
@@ -111,7 +118,15 @@ def test_cuda_without_cuda(make_cfg, monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     "override",
-    ["steps=abc", "steps=1.5", "lr=fast", "estimator=nonsense", "objective=nonsense", "optimizer=nonsense"],
+    [
+        "steps=abc",
+        "steps=1.5",
+        "dim=1.5",
+        "lr=fast",
+        "estimator=nonsense",
+        "objective=nonsense",
+        "optimizer=nonsense",
+    ],
 )
 def test_wrong_types_and_unknown_options_fail_at_composition(make_cfg, override: str) -> None:
     with pytest.raises(ConfigCompositionException):
