@@ -281,7 +281,7 @@ def _double_sided_maxwell(shape: tuple[int, ...], like: Tensor) -> Tensor:
     return radius * (2.0 * Bernoulli(torch.tensor(0.5, **options)).sample(shape) - 1.0)
 
 
-@estimator(f_evals_per_sample=2, scale_closed_form=no_closed_form, per_coordinate=True)
+@estimator(f_evals_per_sample=2, per_coordinate=True)
 def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Coupled weak derivatives of the Gaussian, a coordinate at a time; f is evaluated, never differentiated.
 

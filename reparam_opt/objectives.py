@@ -125,6 +125,8 @@ class ShiftedSquare(Objective):
         """Variance of the s-terms summed over scale coordinates, for μ [..., D] (docs/maths.md).
 
         ``shared``: one s for every coordinate (σ the same in each); otherwise one s per coordinate.
+        The measure-valued s-terms are independent across coordinates (the other coordinates cancel
+        in each difference), each 2dσM(1 − U) + σ²M²(1 − U²) with E M² = 3, E M⁴ = 15.
         """
         d2, dim = (theta - self.k).square(), theta.shape[-1]
         s2 = _as_tensor(sigma, theta) ** 2 + torch.zeros_like(d2)  # σ_i², [..., D]
@@ -137,6 +139,7 @@ class ShiftedSquare(Objective):
                     + 2.0 * dim * (dim**2 + 12 * dim + 24) * s2.square()
                 ),
                 "pathwise": lambda: 4.0 * s2 * r + 8.0 * dim * s2.square(),
+                "measure_valued": lambda: 4.0 * s2 * r + 4.0 * dim * s2.square(),
             }
         mean = d2 + s2  # E f1(x_i)
         spread = 4.0 * d2 * s2 + 2.0 * s2.square()  # Var f1(x_i)
@@ -150,6 +153,7 @@ class ShiftedSquare(Objective):
                 + 2.0 * (others.square() + others_spread)
             ).sum(-1),
             "pathwise": lambda: (4.0 * d2 * s2 + 8.0 * s2.square()).sum(-1),
+            "measure_valued": lambda: (4.0 * d2 * s2 + 4.0 * s2.square()).sum(-1),
         }
 
     def scale_covariances(

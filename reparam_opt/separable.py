@@ -24,8 +24,12 @@ from reparam_opt.objectives import Objective
 
 
 def cost(objective: Objective, x: Tensor) -> Tensor:
-    """f(x) = Σ_i f1(x_i) over the last axis: samples [..., D] give [...]."""
-    return objective(x).sum(-1)
+    """f(x) = Σ_i f1(x_i) over the last axis: samples [..., D] give [...].
+
+    In one dimension the sum is a view of the single coordinate: no kernel, forward or backward.
+    """
+    per_coordinate = objective(x)
+    return per_coordinate.squeeze(-1) if per_coordinate.shape[-1] == 1 else per_coordinate.sum(-1)
 
 
 def value(objective: Objective, mu: Tensor, sigma: Tensor | float) -> Tensor | None:

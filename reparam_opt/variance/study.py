@@ -7,7 +7,8 @@ Repetitions are a batch dimension of the estimator (one replicate per repetition
 chunks of about ``chunk_elements`` per-sample terms, in float32 unless ``dtype`` says float64.
 Every (estimator, point) pair gets its own seed, and a chunk draws the next rows of the same
 random stream, so on the CPU the estimates are the same whatever the chunk size, and dropping
-an estimator leaves the others unchanged.
+an estimator leaves the others unchanged. (Not ``measure_valued`` in D > 1: it draws two blocks
+per chunk, its Weibull draws and the other coordinates, so its stream interleaves by chunk.)
 """
 
 from __future__ import annotations
