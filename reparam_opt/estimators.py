@@ -162,7 +162,7 @@ def _per_sample_leaves(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Norma
     loc = q.loc.detach().unsqueeze(-2).expand(shape).requires_grad_(True)
     if q.learned == "fixed":
         # The parameters are valid by construction; argument validation would cost a pass over them.
-        return [loc], Normal(loc, q.sample_scale().expand(shape), validate_args=False)
+        return [loc], Normal(loc, q.sample_scale.expand(shape), validate_args=False)
     log_scale = q.scale.detach().log().unsqueeze(-2)
     log_scale = log_scale.expand(*shape[:-1], log_scale.shape[-1]).requires_grad_(True)
     return [loc, log_scale], Normal(loc, log_scale.exp(), validate_args=False)
@@ -182,7 +182,7 @@ def _draws_and_log_density(q: Gaussian, n_samples: int) -> tuple[list[Tensor], T
     x.requires_grad_(True)
     if q.learned == "fixed":
         return [x], normal.log_prob(x)
-    log_scale = q.sample_scale().log()
+    log_scale = q.sample_scale.log()
     log_scale = log_scale.expand(*x.shape[:-1], q.scale_params).requires_grad_(True)
     return [x, log_scale], Normal(normal.loc, log_scale.exp(), validate_args=False).log_prob(x)
 
@@ -292,7 +292,7 @@ def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     (mc_gradients), and the s-term is σ·∂σ: f(μ+σM) − f(μ+σMU). The other coordinates come from
     one draw of q, shared by both sides.
     """
-    mu, sigma = q.loc.detach().unsqueeze(-2), q.sample_scale()
+    mu, sigma = q.loc.detach().unsqueeze(-2), q.sample_scale
     shape = q.sample_shape(n_samples)
     like = dict(dtype=mu.dtype, device=mu.device)
     rayleigh = Weibull(torch.tensor(math.sqrt(2.0), **like), torch.tensor(2.0, **like))

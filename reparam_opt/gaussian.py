@@ -13,6 +13,7 @@ to the estimate: only E_q[f] is ever estimated (docs/maths.md, "Learnable scale"
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -46,8 +47,9 @@ class Gaussian:
         """S: the number of learned log-scale coordinates per replicate."""
         return {"fixed": 0, "shared": 1, "diagonal": self.dim}[self.learned]
 
+    @functools.cached_property
     def sample_scale(self) -> Tensor:
-        """σ, detached, shaped to broadcast against samples [replicates, n, D]."""
+        """σ, detached, shaped to broadcast against samples [replicates, n, D] (made once per q)."""
         scale = self.scale.detach()
         return scale.unsqueeze(-1) if scale.dim() == 0 else scale.unsqueeze(-2)
 
@@ -56,7 +58,7 @@ class Gaussian:
 
     def normal(self) -> Normal:
         """q as a torch Normal of batch shape [replicates, 1, D]; ``expand`` it to the samples."""
-        return Normal(self.loc.detach().unsqueeze(-2), self.sample_scale(), validate_args=False)
+        return Normal(self.loc.detach().unsqueeze(-2), self.sample_scale, validate_args=False)
 
 
 def at_point(

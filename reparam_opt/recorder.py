@@ -41,11 +41,14 @@ class Survivors:
         self.total = self.count = theta.shape[0]
 
     def update(self, theta: Tensor, grad: Tensor) -> None:
-        alive = theta[..., : self.dim].abs().le(self.bound).all(-1) & grad.isfinite().all(-1)
-        if theta.shape[-1] > self.dim:  # a learned scale
+        ok = grad.isfinite()
+        if theta.shape[-1] == self.dim:  # σ fixed: every parameter is a coordinate of μ
+            ok &= theta.abs().le(self.bound)
+        else:
             sigma = theta[..., self.dim :].exp()
-            alive &= (sigma.gt(0) & sigma.isfinite()).all(-1)
-        self.mask &= alive
+            ok[..., : self.dim] &= theta[..., : self.dim].abs().le(self.bound)
+            ok[..., self.dim :] &= sigma.gt(0) & sigma.isfinite()
+        self.mask &= ok.squeeze(-1) if ok.shape[-1] == 1 else ok.all(-1)  # one parameter: a view
         self.count = int(self.mask.sum())  # the one host sync per step
 
     @property
