@@ -17,7 +17,7 @@ The sampling estimators differentiate with torch autograd, never a hand-written 
 cost is one function. Per-sample terms come from a leaf per sample: pathwise differentiates
 through broadcast views of μ and s, one entry per sample; the score estimators differentiate
 log q with respect to the draws themselves for μ (a location parameter) and with respect to a
-per-sample view of s for the scale.
+per-sample view of s for the scale (``reparam_opt/sampling.py``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Bernoulli, Chi2, Normal, Uniform, Weibull
+from torch.distributions import Uniform, Weibull
 
-from reparam_opt import separable
+from reparam_opt import sampling, separable
 from reparam_opt.gaussian import Gaussian
 from reparam_opt.objectives import Objective
 
@@ -152,60 +152,18 @@ def no_closed_form(*_) -> None:
 # The estimators.
 
 
-def _per_sample_leaves(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Normal]:
-    """Per-sample autograd leaves for μ (and s, when learned) and the Normal over them, [R, n, D].
-
-    Each leaf is a broadcast view of a parameter (no copy); autograd still gives it a gradient
-    of its full shape, one entry per sample, which is what makes the terms per-sample.
-    """
-    shape = q.sample_shape(n_samples)
-    loc = q.loc.detach().unsqueeze(-2).expand(shape).requires_grad_(True)
-    if q.learned == "fixed":
-        # The parameters are valid by construction; argument validation would cost a pass over them.
-        return [loc], Normal(loc, q.sample_scale.expand(shape), validate_args=False)
-    log_scale = q.scale.detach().log().unsqueeze(-2)
-    log_scale = log_scale.expand(*shape[:-1], log_scale.shape[-1]).requires_grad_(True)
-    return [loc, log_scale], Normal(loc, log_scale.exp(), validate_args=False)
-
-
-def _draws_and_log_density(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Tensor]:
-    """n draws per replicate, as the autograd leaf, and log q(x) for each: the score estimators' inputs.
-
-    μ is the location of q, so ∂μ log q(x) = −∂x log q(x): differentiating with respect to the
-    drawn x gives every sample's μ-score without a per-sample copy of μ, and keeps σ (and log σ
-    inside ``log_prob``) at one value per replicate instead of one per sample. A learned scale
-    gets a per-sample view of s as a second leaf, whose gradient is ∂s log q = ε² − 1.
-    """
-    normal = q.normal()
-    with torch.no_grad():  # x is drawn, not differentiated; μ + σε is sample()'s law at half its cost
-        x = normal.expand(q.sample_shape(n_samples)).rsample()
-    x.requires_grad_(True)
-    if q.learned == "fixed":
-        return [x], normal.log_prob(x)
-    log_scale = q.sample_scale.log()
-    log_scale = log_scale.expand(*x.shape[:-1], q.scale_params).requires_grad_(True)
-    return [x, log_scale], Normal(normal.loc, log_scale.exp(), validate_args=False).log_prob(x)
-
-
-def _weighted_scores(leaves: list[Tensor], log_q: Tensor, weights: Tensor) -> Tensor:
-    """Σ-weighted scores: per sample, weights × (∂μ log q, ∂s log q), as [R, n, P] terms."""
-    grads = torch.autograd.grad(log_q, leaves, grad_outputs=weights.unsqueeze(-1).expand_as(log_q))
-    terms = grads[0].neg_()  # ∂μ log q = −∂x log q
-    return terms if len(grads) == 1 else torch.cat([terms, grads[1]], dim=-1)
-
-
 @estimator(f_evals_per_sample=1)
 def score(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Score function (REINFORCE): f(x) ∇ log q(x), with x sampled and not differentiated."""
-    leaves, log_q = _draws_and_log_density(q, n_samples)
+    leaves, log_q = sampling.draws_and_log_density(q, n_samples)
     # f(x) weighs each sample's scores in one vector-Jacobian product.
-    return _weighted_scores(leaves, log_q, separable.cost(cost, leaves[0].detach()))
+    return sampling.weighted_scores(leaves, log_q, separable.cost(cost, leaves[0].detach()))
 
 
 @estimator(f_evals_per_sample=1)
 def pathwise(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Pathwise (reparameterisation): ∇ f(μ + σε) through ``rsample``, for μ and s = log σ."""
-    leaves, normal = _per_sample_leaves(q, n_samples)
+    leaves, normal = sampling.per_sample_leaves(q, n_samples)
     x = normal.rsample()
     f = separable.cost(cost, x)
     grads = torch.autograd.grad(f, leaves, grad_outputs=f.new_ones(()).expand_as(f))
@@ -253,32 +211,14 @@ def score_baseline(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
         raise ValueError(
             f"estimator=score_baseline needs n_samples >= 2 (a leave-one-out baseline); got {n_samples}"
         )
-    leaves, log_q = _draws_and_log_density(q, n_samples)
+    leaves, log_q = sampling.draws_and_log_density(q, n_samples)
     fx = separable.cost(cost, leaves[0].detach())
     baseline = (fx.sum(-1, keepdim=True) - fx) / (n_samples - 1)
-    return _weighted_scores(leaves, log_q, fx - baseline)
+    return sampling.weighted_scores(leaves, log_q, fx - baseline)
 
 
 #: 1/(σ√(2π)): the mass of the positive part of ∂μ N(x; μ, σ²), times σ.
 _MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def _one_coordinate_at_a_time(cost: Objective, base: Tensor, moved: Tensor) -> Tensor:
-    """f at ``base`` [R, n, D] with coordinate i replaced by ``moved[..., i]``, for each i: [R, n, D].
-
-    In D = 1 nothing is left of the base, so f is simply evaluated at the moved points.
-    """
-    if base.shape[-1] == 1:
-        return separable.cost(cost, moved).unsqueeze(-1)
-    eye = torch.eye(base.shape[-1], dtype=torch.bool, device=base.device)
-    return separable.cost(cost, torch.where(eye, moved.unsqueeze(-2), base.unsqueeze(-2)))
-
-
-def _double_sided_maxwell(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    """Draws of the standard double-sided Maxwell law, density x²φ(x): a random sign times a Chi(3)."""
-    options = dict(dtype=like.dtype, device=like.device)
-    radius = Chi2(torch.tensor(3.0, **options)).sample(shape).sqrt_()
-    return radius * (2.0 * Bernoulli(torch.tensor(0.5, **options)).sample(shape) - 1.0)
 
 
 @estimator(f_evals_per_sample=2, per_coordinate=True)
@@ -299,17 +239,14 @@ def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     w = rayleigh.sample(shape)
     with torch.no_grad():
         base = mu.expand(shape) if q.dim == 1 else q.normal().expand(shape).sample()
-        difference = _one_coordinate_at_a_time(cost, base, mu + sigma * w) - _one_coordinate_at_a_time(
-            cost, base, mu - sigma * w
-        )
+        at = sampling.one_coordinate_at_a_time
+        difference = at(cost, base, mu + sigma * w) - at(cost, base, mu - sigma * w)
         terms = difference * (_MV_CONSTANT / sigma)
         if q.learned == "fixed":
             return terms
-        maxwell = _double_sided_maxwell(shape, mu)
+        maxwell = sampling.double_sided_maxwell(shape, mu)
         coupled = maxwell * Uniform(torch.tensor(0.0, **like), torch.tensor(1.0, **like)).sample(shape)
-        scale_terms = _one_coordinate_at_a_time(cost, base, mu + sigma * maxwell) - _one_coordinate_at_a_time(
-            cost, base, mu + sigma * coupled
-        )
+        scale_terms = at(cost, base, mu + sigma * maxwell) - at(cost, base, mu + sigma * coupled)
         if q.learned == "shared":
             scale_terms = scale_terms.sum(-1, keepdim=True)
         return torch.cat([terms, scale_terms], dim=-1)
