@@ -24,6 +24,12 @@ def compose_config(config_name: str, *overrides: str) -> DictConfig:
         return compose(config_name=config_name, overrides=list(overrides))
 
 
+def compose_with_hydra(*overrides: str) -> DictConfig:
+    """``conf/config.yaml`` composed with its ``hydra`` node, to read a preset's sweeper params."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
 @pytest.fixture
 def make_cfg() -> Callable[..., DictConfig]:
     """Compose ``conf/config.yaml`` with overrides, exactly as ``train.py`` would."""

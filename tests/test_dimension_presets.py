@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from reparam_opt.stability import harmonic_sigma, pathwise_stationary, score_critical_step
 from reparam_opt.training import train
 from reparam_opt.variance.config import register_variance_configs
 from reparam_opt.variance.study import study
-from tests.conftest import ROOT, compose_config, run_train
+from tests.conftest import compose_config, compose_with_hydra, run_train
 
 Z = 4.0
 register_variance_configs()
@@ -130,11 +129,6 @@ def test_pathwise_prediction_is_the_ar1_fixed_point() -> None:
     dim, lr, n, sigma = 5, 0.07, 3, 1.3
     m = pathwise_stationary(dim, lr, n, sigma) / dim
     assert m == pytest.approx((1 - 2 * lr) ** 2 * m + 4 * lr**2 * sigma**2 / n)
-
-
-def compose_with_hydra(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
 
 def test_dimension_preset_is_a_step_size_grid_over_d_and_estimators() -> None:

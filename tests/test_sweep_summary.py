@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from reparam_opt.summary import METRIC_KEYS
 from reparam_opt.sweep_summary.report import write_report
 from reparam_opt.training import train
-from tests.conftest import ROOT, run_train
+from tests.conftest import compose_with_hydra, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -94,11 +93,6 @@ def test_failed_and_partial_jobs_are_listed_not_fatal(sweep_dir: Path, tmp_path:
     assert f"`{job(Path(), 'pathwise', 1)}`: unreadable summary.json" in text
     assert f"`{job(Path(), 'pathwise', 0)}`: status=interrupted" in text
     assert (copy / "comparison.png").stat().st_size > 0
-
-
-def compose_with_hydra(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
 
 def test_compare_preset_sweeps_every_estimator_sample_size_and_seed() -> None:

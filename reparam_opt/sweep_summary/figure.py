@@ -109,8 +109,10 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     return fig
 
 
-def _band_limits(configs: Sequence[ConfigCurves]) -> tuple[float, float] | None:
-    """θ limits that hold every 5–95% band with a margin.
+def _band_limits(
+    configs: Sequence[ConfigCurves], prefix: str = "theta", log: bool = False
+) -> tuple[float, float] | None:
+    """Limits that hold every 5–95% band of ``prefix``/q05 and /q95, with a margin (a factor on a log axis).
 
     The bands, not the means: a few replicates on their way to diverging can carry the mean
     far off while the band stays put; a mean that leaves the axis says so by leaving it.
@@ -118,14 +120,16 @@ def _band_limits(configs: Sequence[ConfigCurves]) -> tuple[float, float] | None:
     values = [
         v
         for c in configs
-        for tag in ("theta/q05", "theta/q95")
+        for tag in (f"{prefix}/q05", f"{prefix}/q95")
         if tag in c.series
         for v in c.series[tag][1]
-        if np.isfinite(v)
+        if np.isfinite(v) and (v > 0 or not log)
     ]
     if not values:
         return None
     low, high = min(values), max(values)
+    if log:
+        return low / 1.5, high * 1.5
     margin = 0.08 * (high - low or 1.0)
     return low - margin, high + margin
 
@@ -209,16 +213,9 @@ def _sigma_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> Non
             ax.plot(*config.sigma_prediction, color="black", lw=0.9, ls=":")
             predicted = True
     ax.set_yscale("log")
-    bands = [
-        v
-        for c in configs
-        for tag in ("scale/q05", "scale/q95")
-        if tag in c.series
-        for v in c.series[tag][1]
-        if np.isfinite(v) and v > 0
-    ]
-    if bands:  # the bands, not the means, which runs on their way to diverging carry off the axis
-        ax.set_ylim(min(bands) / 1.5, max(bands) * 1.5)
+    limits = _band_limits(configs, "scale", log=True)
+    if limits is not None:
+        ax.set_ylim(*limits)
     if predicted:
         ax.legend(handles=[Line2D([], [], color="black", ls=":", label="predicted")], fontsize=8)
     _finish(ax, "learned σ: mean and 5–95% band across replicates (log axis)", "σ")
