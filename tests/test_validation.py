@@ -148,7 +148,8 @@ def stderr_lines(result) -> list[str]:
     ("overrides", "line"),
     [
         ("sigma=-1", "bad value sigma=-1.0: must be a finite number > 0"),
-        ("objective=cosine objective.k=0", ROWS[-4][1]),  # the objective's own validate()
+        ("objective=cosine objective.k=0", dict(ROWS)["objective=cosine objective.k=0"]),  # its validate()
+        ("scale=diagonal dim=3 entropy_weight=-1", dict(ROWS)["entropy_weight=-1"]),
     ],
 )
 def test_real_run_exits_non_zero_with_one_line_and_no_traceback(
