@@ -30,6 +30,21 @@ class EstimatorConfig:
 
 
 @dataclass
+class RelaxedEstimatorConfig(EstimatorConfig):
+    """A relaxed estimator for a discrete b (``concrete``, ``straight_through``): its temperature τ > 0."""
+
+    tau: float = 0.5
+
+
+@dataclass
+class FamilyConfig:
+    """Which family q belongs to: ``gaussian`` (N(μ, σ²I), the keys dim, scale, entropy_weight, sigma)
+    or ``bernoulli`` (Bernoulli(σ(θ)), θ the logit)."""
+
+    name: str = MISSING
+
+
+@dataclass
 class ObjectiveConfig:
     _target_: str = MISSING
 
@@ -56,6 +71,14 @@ class CosineConfig(ObjectiveConfig):
 
     _target_: str = "reparam_opt.objectives.Cosine"
     k: float = 1.0
+
+
+@dataclass
+class TargetConfig(ObjectiveConfig):
+    """f(b) = (b − t)² on the Bernoulli family; any finite t."""
+
+    _target_: str = "reparam_opt.bernoulli.Target"
+    t: float = 0.45
 
 
 @dataclass
@@ -86,6 +109,7 @@ class TrainConfig:
     estimator: EstimatorConfig = MISSING
     objective: ObjectiveConfig = MISSING
     optimizer: OptimizerConfig = MISSING
+    family: FamilyConfig = MISSING
     seed: int = 0
     theta0: float = 3.0
     sigma: float = 1.0  # σ, or σ₀ when the scale is learned
@@ -143,6 +167,9 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="estimator", name="estimator_schema", node=EstimatorConfig)
+    cs.store(group="estimator", name="relaxed_estimator_schema", node=RelaxedEstimatorConfig)
+    cs.store(group="family", name="family_schema", node=FamilyConfig)
+    cs.store(group="objective", name="target_schema", node=TargetConfig)
     cs.store(group="objective", name="objective_schema", node=ObjectiveConfig)
     cs.store(group="objective", name="shifted_square_schema", node=ShiftedSquareConfig)
     cs.store(group="objective", name="gaussian_bump_schema", node=GaussianBumpConfig)

@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Uniform, Weibull
 
-from reparam_opt import sampling, separable
+from reparam_opt import discrete, sampling, separable
+from reparam_opt.bernoulli import BernoulliQ
 from reparam_opt.gaussian import Gaussian
 from reparam_opt.objectives import Objective
 
@@ -69,9 +70,11 @@ def independent_scale_terms(
 
 @dataclass(frozen=True)
 class Estimator:
-    """An estimator's terms function and what the rest of the project needs to know about it."""
+    """An estimator's terms functions, one per family it applies to, and what the rest of the
+    project needs to know about it."""
 
-    terms: TermsFn
+    #: The terms on the Gaussian family, or None where it does not apply there.
+    terms: TermsFn | None
     #: Evaluations of f per sample term (0 for ``exact``, which uses the closed form).
     f_evals_per_sample: int
     #: The fewest samples per estimate it works with (2 for a leave-one-out baseline).
@@ -84,12 +87,37 @@ class Estimator:
     scale_closed_form: Callable[..., Tensor | None] = independent_scale_terms
     #: Its f-evaluations are per coordinate of μ (and again per coordinate of a learned scale).
     per_coordinate: bool = False
+    #: The terms on the Bernoulli family (``reparam_opt/discrete.py``), which may take options
+    #: such as a temperature ``tau`` from the estimator's config.
+    bernoulli: Callable[..., Tensor] | None = None
+    #: Why it does not apply to the Bernoulli family, and what to use instead.
+    not_discrete: str = "it has no version for a discrete b"
+    #: Its name, where it has no Gaussian terms function to take it from.
+    label: str = ""
 
     @property
     def name(self) -> str:
-        return self.terms.__name__
+        return self.label or self.terms.__name__
 
-    def __call__(self, cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
+    def applies_to(self, family: str) -> bool:
+        return (self.terms if family == "gaussian" else self.bernoulli) is not None
+
+    def refusal(self, family: str) -> str:
+        """The one line for this estimator on a family it does not apply to."""
+        if family == "bernoulli":
+            return (
+                f"bad value estimator={self.name}: it does not apply to family=bernoulli, "
+                f"since {self.not_discrete}"
+            )
+        return f"bad value estimator={self.name}: it applies to family=bernoulli only, b in {{0, 1}}"
+
+    def __call__(self, cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, **options) -> Tensor:
+        if isinstance(q, BernoulliQ):
+            if self.bernoulli is None:
+                raise ValueError(self.refusal("bernoulli"))
+            return self.bernoulli(cost, q, n_samples, **options)
+        if self.terms is None:
+            raise ValueError(self.refusal("gaussian"))
         return self.terms(cost, q, n_samples)
 
     def closed_form_variance(
@@ -152,7 +180,7 @@ def no_closed_form(*_) -> None:
 # The estimators.
 
 
-@estimator(f_evals_per_sample=1)
+@estimator(f_evals_per_sample=1, bernoulli=discrete.score)
 def score(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Score function (REINFORCE): f(x) ∇ log q(x), with x sampled and not differentiated."""
     leaves, log_q = sampling.draws_and_log_density(q, n_samples)
@@ -160,7 +188,11 @@ def score(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     return sampling.weighted_scores(leaves, log_q, separable.cost(cost, leaves[0].detach()))
 
 
-@estimator(f_evals_per_sample=1)
+@estimator(
+    f_evals_per_sample=1,
+    not_discrete="b is discrete, so f(b) has no path to θ to differentiate; use concrete or "
+    "straight_through for a relaxed gradient, or score or score_baseline for an unbiased one",
+)
 def pathwise(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Pathwise (reparameterisation): ∇ f(μ + σε) through ``rsample``, for μ and s = log σ."""
     leaves, normal = sampling.per_sample_leaves(q, n_samples)
@@ -179,7 +211,12 @@ def _exact_gradient(cost: Objective, q: Gaussian) -> Tensor:
     return grad if scale_grad is None else torch.cat([grad, scale_grad], dim=-1)
 
 
-@estimator(f_evals_per_sample=0, closed_form=no_variance, scale_closed_form=no_scale_variance)
+@estimator(
+    f_evals_per_sample=0,
+    closed_form=no_variance,
+    scale_closed_form=no_scale_variance,
+    bernoulli=discrete.exact,
+)
 def exact(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """The closed-form gradient repeated n times: the zero-variance reference."""
     grad = _exact_gradient(cost, q)
@@ -204,6 +241,7 @@ def _leave_one_out_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -
     variance_of_mean=_leave_one_out_variance_of_mean,
     closed_form=leave_one_out,
     scale_closed_form=no_closed_form,
+    bernoulli=discrete.score_baseline,
 )
 def score_baseline(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Score function, leave-one-out baseline: (f(x_i) − mean_{j≠i} f(x_j)) ∇ log q(x_i); unbiased."""
@@ -221,7 +259,12 @@ def score_baseline(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
 _MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@estimator(f_evals_per_sample=2, per_coordinate=True)
+@estimator(
+    f_evals_per_sample=2,
+    per_coordinate=True,
+    not_discrete="its weak derivative is the Gaussian's; on a Bernoulli the exact gradient is one "
+    "difference f(1) − f(0), which estimator=exact computes",
+)
 def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
     """Coupled weak derivatives of the Gaussian, a coordinate at a time; f is evaluated, never differentiated.
 
@@ -252,7 +295,19 @@ def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
         return torch.cat([terms, scale_terms], dim=-1)
 
 
+#: Relaxed estimators for a discrete b, with their temperature τ (``estimator.tau``).
+concrete = Estimator(
+    None, f_evals_per_sample=1, closed_form=no_closed_form, bernoulli=discrete.concrete, label="concrete"
+)
+straight_through = Estimator(
+    None,
+    f_evals_per_sample=1,
+    closed_form=no_closed_form,
+    bernoulli=discrete.straight_through,
+    label="straight_through",
+)
+
 #: The registry: every estimator by name, in the order tables and figures list them.
 ESTIMATORS: dict[str, Estimator] = {
-    e.name: e for e in (score, score_baseline, pathwise, measure_valued, exact)
+    e.name: e for e in (score, score_baseline, pathwise, measure_valued, exact, concrete, straight_through)
 }

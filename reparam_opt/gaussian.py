@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -76,6 +77,7 @@ def at_point(
 class GaussianFamily:
     """The ``dim``, ``scale``, ``entropy_weight`` and ``sigma`` keys, and the parameter rows they define."""
 
+    name: ClassVar[str] = "gaussian"
     dim: int = 1
     scale: str = "fixed"
     entropy_weight: float = 0.0

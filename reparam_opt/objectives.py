@@ -36,6 +36,9 @@ class Objective:
     #: The option of the ``objective`` config group, as the command line and error messages say it.
     name: str = ""
 
+    #: The family whose samples it takes: ``gaussian`` (x real) or ``bernoulli`` (b in {0, 1}).
+    family: str = "gaussian"
+
     #: The minimiser θ* of J where it does not depend on θ0; None where J has no minimiser.
     theta_star: float | None = 0.0
 

@@ -18,7 +18,7 @@ from reparam_opt.gaussian import at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
 
 #: Every estimator of the registry but ``exact``, whose variance is zero by construction.
-ESTIMATORS = tuple(name for name in REGISTRY if name != "exact")
+ESTIMATORS = tuple(name for name, e in REGISTRY.items() if name != "exact" and e.applies_to("gaussian"))
 
 
 def objectives() -> dict[str, Objective]:

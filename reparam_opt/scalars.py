@@ -51,6 +51,8 @@ class StepScalars:
         diverged: Tensor,
     ) -> dict[str, Tensor | None]:
         """The scalars of each row: θ, gradient, variance [steps, live replicates, P]; values [steps]."""
+        if self.family.name == "bernoulli":
+            return self.discrete_scalars(theta, grad, variance, replicate0, diverged)
         family, n = self.family, self.n_samples
         mu, sigma = family.loc(theta), family.sigma_of(theta)
         value = separable.value(self.objective, mu, sigma)
@@ -71,6 +73,32 @@ class StepScalars:
         if family.learned:
             scalars.update(self.scale_scalars(mu, sigma, grad, variance))
         return scalars
+
+    def discrete_scalars(
+        self,
+        theta: Tensor,
+        grad: Tensor,
+        variance: Tensor | None,
+        replicate0: Tensor | None,
+        diverged: Tensor,
+    ) -> dict[str, Tensor | None]:
+        """The Bernoulli family's scalars: θ is the logit [steps, replicates, 1]; p = σ(θ) beside it,
+        and ``grad/log_variance``, ln of the single-sample variance n·Var(estimate), as RELAX Fig. 1."""
+        objective, n = self.objective, self.n_samples
+        analytic = self.family.closed_form_variance(self.estimator.name, objective, theta, n)
+        in_step = None if variance is None else variance[..., 0].mean(-1)
+        return {
+            "theta/replicate0": replicate0,
+            "theta/diverged": diverged,
+            **across_replicates(theta, None),
+            "prob/mean": average(theta.sigmoid()),
+            "objective/mean": objective.value(theta)[..., 0].mean(-1),
+            "grad/mean": average(grad),
+            "grad/exact": average(objective.grad(theta)),
+            "grad/variance": in_step,
+            "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
+            "grad/log_variance": None if in_step is None else (in_step * n).log(),
+        }
 
     def scale_scalars(
         self, mu: Tensor, sigma: Tensor, grad: Tensor, variance: Tensor | None

@@ -44,7 +44,8 @@ def one_line(summary: Mapping[str, Any]) -> str:
     def fmt(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    keys = ("status", *METRIC_KEYS, "wall_seconds")
+    extra = [k for k in ("final_objective", "final_theta_median", "final_sigma_mean") if k in summary]
+    keys = ("status", *METRIC_KEYS, *extra, "wall_seconds")
     return " ".join(f"{k}={fmt(summary[k])}" for k in keys)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from reparam_opt import separable
+from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ
 from reparam_opt.board import hparams_of, log_hparams, open_writer
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
@@ -50,7 +52,9 @@ class Run:
     objective: Objective
     optimum: Optimum | None
     estimator: Estimator
-    family: GaussianFamily
+    #: The estimator with its options from the config (say, ``tau``) bound: ``instantiate``'s partial.
+    estimate: Callable[..., Tensor]
+    family: GaussianFamily | BernoulliFamily
     #: The parameter rows (μ, s), [replicates, P]: what the optimizer updates.
     theta: Tensor
     optimizer: torch.optim.Optimizer
@@ -65,12 +69,14 @@ class Run:
     def sigma_star(self) -> float | None:
         return self.family.sigma_star(isinstance(self.objective, ShiftedSquare))
 
-    def q(self) -> Gaussian:
+    def q(self) -> Gaussian | BernoulliQ:
         """q at the current parameters (θ changes in place, so its views are current)."""
         return self.family.q(self.theta.detach(), self.fixed_scale)
 
 
-def family_of(cfg: DictConfig) -> GaussianFamily:
+def family_of(cfg: DictConfig) -> GaussianFamily | BernoulliFamily:
+    if cfg.family.name == "bernoulli":
+        return BernoulliFamily()
     return GaussianFamily(int(cfg.dim), str(cfg.scale), float(cfg.entropy_weight), float(cfg.sigma))
 
 
@@ -85,6 +91,7 @@ def setup(cfg: DictConfig) -> Run:
         objective,
         objective.optimum(cfg.theta0, cfg.sigma),
         estimator_of(cfg.estimator),
+        instantiate(cfg.estimator),
         family,
         theta,
         optimizer,
@@ -101,13 +108,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         torch.manual_seed(cfg.seed)
         run = setup(cfg)
         log.info(
-            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, D=%d, scale=%s",
+            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, family=%s, D=%d, scale=%s",
             run.estimator.name,
             run.objective.name,
             cfg.replicates,
             cfg.steps,
             cfg.n_samples,
             cfg.lr,
+            run.family.name,
             run.family.dim,
             run.family.scale,
         )
@@ -139,10 +147,10 @@ def loop(
 
     The estimate is of ∇E_q[f]; the entropy term's gradient is exact and added to it.
     """
-    theta, estimator, objective = run.theta, run.estimator, run.objective
+    theta, estimator, objective = run.theta, run.estimate, run.objective
     entropy_grad = run.family.entropy_grad(theta.detach())
     fixed_q = None if run.family.learned else run.q()
-    with progress_bar(steps, estimator.name) as progress:
+    with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
             terms = estimator(objective, run.q() if fixed_q is None else fixed_q, n_samples)
             grad = terms.mean(-2)
@@ -205,6 +213,7 @@ def finish(
         "theta_star": run.theta_star,
         "objective_star": objective_star(run),
         **(final_scale(run, alive) if family.learned else {}),
+        **(final_loss(run, alive) if family.name == "bernoulli" else {}),
         "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "threads": torch.get_num_threads(),
@@ -248,6 +257,18 @@ def final_scale(run: Run, alive: Tensor) -> dict[str, Any]:
     if star is not None:
         stats["final_sigma_rms_error"] = finite_or_none((sigma - star).square().mean().sqrt())
     return stats
+
+
+def final_loss(run: Run, alive: Tensor) -> dict[str, Any]:
+    """The exact loss J(θ) and p = σ(θ) at the end, means over the live replicates, and the median θ."""
+    theta = run.theta.detach()[alive][..., 0]
+    if theta.numel() == 0:
+        return dict.fromkeys(("final_objective", "final_prob", "final_theta_median"))
+    return {
+        "final_objective": finite_or_none(run.objective.value(theta).mean()),
+        "final_prob": finite_or_none(torch.sigmoid(theta).mean()),
+        "final_theta_median": finite_or_none(theta.median()),
+    }
 
 
 def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from hydra.errors import CompactHydraException, InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from reparam_opt.config import estimator_of
@@ -125,9 +125,46 @@ def check_device(name: str) -> None:
         raise ConfigError(f"bad value device={name}: must be cpu or cuda:0 to cuda:{last}")
 
 
+#: The ``family`` group's options.
+FAMILIES = ("gaussian", "bernoulli")
+
+#: The keys of the Gaussian family, at the values that leave them meaning nothing elsewhere.
+GAUSSIAN_KEYS = {"dim": 1, "scale": "fixed", "entropy_weight": 0.0, "sigma": 1.0}
+
+#: Options an estimator's config may carry, and what each allows.
+ESTIMATOR_KEYS: Mapping[str, Allowed] = {"tau": POSITIVE}
+
+
+def check_family(cfg: DictConfig) -> None:
+    """The family exists; the estimator and the objective apply to it; no Gaussian key is set for
+    another family, where it would silently mean nothing."""
+    family = cfg.family.name
+    if family not in FAMILIES:
+        raise ConfigError(f"bad value family.name={family}: must be one of {', '.join(FAMILIES)}")
+    estimator = estimator_of(cfg.estimator)
+    if not estimator.applies_to(family):
+        raise ConfigError(estimator.refusal(family))
+    objective = get_class(cfg.objective._target_)
+    if objective.family != family:
+        choices = "target" if family == "bernoulli" else "square, shifted_square, gaussian_bump or cosine"
+        raise ConfigError(
+            f"bad value objective={objective.name}: it applies to family={objective.family} only; "
+            f"family={family} takes objective={choices}"
+        )
+    if family != "gaussian":
+        for key, neutral in GAUSSIAN_KEYS.items():
+            if cfg[key] != neutral:
+                raise ConfigError(
+                    f"bad value {key}={cfg[key]}: it applies to family=gaussian only; "
+                    f"family={family} must leave it at {neutral}"
+                )
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Every check that applies to a ``train.py`` config; raises the first ``ConfigError``."""
     check_keys(cfg, TRAIN_KEYS)
+    check_keys(cfg.estimator, ESTIMATOR_KEYS, prefix="estimator.")
     check_n_samples(cfg.estimator, cfg.n_samples)
     check_objective(cfg.objective)
+    check_family(cfg)
     check_device(cfg.device)

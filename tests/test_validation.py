@@ -80,6 +80,53 @@ ROWS = [  # (override, the line it must produce)
     ("entropy_weight=inf", "bad value entropy_weight=inf: must be a finite number >= 0"),
     ("scale=shared sigma=0", "bad value sigma=0.0: must be a finite number > 0"),
     ("scale=diagonal sigma=nan", "bad value sigma=nan: must be a finite number > 0"),
+    (
+        "family=bernoulli estimator=pathwise",
+        "bad value estimator=pathwise: it does not apply to family=bernoulli, since b is discrete, so "
+        "f(b) has no path to θ to differentiate; use concrete or straight_through for a relaxed "
+        "gradient, or score or score_baseline for an unbiased one",
+    ),
+    (
+        "family=bernoulli estimator=measure_valued",
+        "bad value estimator=measure_valued: it does not apply to family=bernoulli, since its weak "
+        "derivative is the Gaussian's; on a Bernoulli the exact gradient is one difference "
+        "f(1) − f(0), which estimator=exact computes",
+    ),
+    ("estimator=concrete", "bad value estimator=concrete: it applies to family=bernoulli only, b in {0, 1}"),
+    (
+        "family=bernoulli objective=square",
+        "bad value objective=square: it applies to family=gaussian only; "
+        "family=bernoulli takes objective=target",
+    ),
+    (
+        "objective=target",
+        "bad value objective=target: it applies to family=bernoulli only; family=gaussian takes "
+        "objective=square, shifted_square, gaussian_bump or cosine",
+    ),
+    (
+        "family=bernoulli dim=3",
+        "bad value dim=3: it applies to family=gaussian only; family=bernoulli must leave it at 1",
+    ),
+    (
+        "family=bernoulli sigma=2",
+        "bad value sigma=2.0: it applies to family=gaussian only; family=bernoulli must leave it at 1.0",
+    ),
+    (
+        "family=bernoulli estimator=concrete estimator.tau=0",
+        "bad value estimator.tau=0.0: must be a finite number > 0",
+    ),
+    (
+        "family=bernoulli estimator=straight_through estimator.tau=nan",
+        "bad value estimator.tau=nan: must be a finite number > 0",
+    ),
+    (
+        "family=bernoulli objective.t=nan",
+        "objective.t=nan is not allowed for objective=target: t must be a finite number",
+    ),
+    (
+        "family=bernoulli estimator=score_baseline n_samples=1",
+        "bad value n_samples=1: must be an integer >= 2 for estimator=score_baseline",
+    ),
 ]
 
 

@@ -1,0 +1,197 @@
+"""The Bernoulli family against REFERENCE.md's closed forms ("Bernoulli toy"), 4 standard errors.
+
+Where a variance's standard error needs the fourth moment, it comes from exact enumeration (the
+score function's and the leave-one-out estimates take finitely many values) or, for the relaxed
+estimators, from the sample itself (said where it is).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from reparam_opt import discrete
+from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ, Target
+from reparam_opt.training import train
+
+Z = 4.0
+DTYPE = torch.float64
+
+
+def logits(theta: float, replicates: int) -> BernoulliQ:
+    return BernoulliQ(torch.full((replicates, 1), theta, dtype=DTYPE))
+
+
+def estimates(
+    name: str, theta: float, t: float, replicates: int, n: int = 1, seed: int = 0, **options
+) -> torch.Tensor:
+    torch.manual_seed(seed)
+    terms = getattr(discrete, name)(Target(t), logits(theta, replicates), n, **options)
+    assert terms.shape == (replicates, n, 1)
+    return terms.mean(-2)[:, 0]
+
+
+def enumerated(theta: float, t: float, n: int, estimate) -> tuple[float, float, float]:
+    """Mean, variance and fourth central moment of ``estimate(bs)`` over all 2ⁿ outcomes of n draws."""
+    p = 1 / (1 + math.exp(-theta))
+    outcomes = list(itertools.product((0.0, 1.0), repeat=n))
+    weights = [math.prod(p if b else 1 - p for b in bs) for bs in outcomes]
+    values = [estimate(bs, p) for bs in outcomes]
+    mean = sum(w * v for w, v in zip(weights, values))
+    var = sum(w * (v - mean) ** 2 for w, v in zip(weights, values))
+    m4 = sum(w * (v - mean) ** 4 for w, v in zip(weights, values))
+    return mean, var, m4
+
+
+def variance_se(var: float, m4: float, size: int) -> float:
+    """The standard error of the unbiased sample variance of R values: √((μ₄ − σ⁴(R − 3)/(R − 1))/R)."""
+    return math.sqrt((m4 - var**2 * (size - 3) / (size - 1)) / size)
+
+
+def reinforce(t: float):
+    return lambda bs, p: sum((b - t) ** 2 * (b - p) for b in bs) / len(bs)
+
+
+def leave_one_out(t: float):
+    def estimate(bs, p):
+        n = len(bs)
+        f = [(b - t) ** 2 for b in bs]
+        return sum((f[i] - (sum(f) - f[i]) / (n - 1)) * (bs[i] - p) for i in range(n)) / n
+
+    return estimate
+
+
+@pytest.mark.parametrize("t", [0.45, 0.499, 0.7])
+@pytest.mark.parametrize("theta", [-1.0, 0.0, 1.5])
+def test_j_and_its_gradient_are_the_enumeration(t: float, theta: float) -> None:
+    p = 1 / (1 + math.exp(-theta))
+    target, at = Target(t), torch.tensor([theta], dtype=DTYPE)
+    assert float(target.value(at)) == pytest.approx((1 - p) * t**2 + p * (1 - t) ** 2, rel=1e-14)
+    mean, _, _ = enumerated(theta, t, 1, reinforce(t))  # E[f(b)(b − p)] = dJ/dθ
+    assert float(target.grad(at)) == pytest.approx(mean, rel=1e-12)
+
+
+def test_reference_values_at_theta_zero() -> None:
+    at = torch.zeros(1, dtype=DTYPE)
+    assert (float(Target(0.45).value(at)), float(Target(0.45).grad(at))) == pytest.approx((0.2525, 0.025))
+    assert (float(Target(0.499).value(at)), float(Target(0.499).grad(at))) == pytest.approx(
+        (0.250001, 0.0005)
+    )
+    score = lambda t, theta: float(Target(t).per_sample_variances(torch.tensor([theta]))["score"]())  # noqa: E731
+    assert score(0.45, 0.0) == pytest.approx(0.0159391, rel=1e-5)
+    assert score(0.499, 0.0) == pytest.approx(0.0156251, rel=1e-5)
+    assert score(0.45, 1.0) == pytest.approx(0.010346, rel=1e-4)
+
+
+@pytest.mark.parametrize("theta", [0.0, 1.0])
+def test_reinforce_mean_and_variance(theta: float) -> None:
+    t, replicates = 0.45, 400_000
+    x = estimates("score", theta, t, replicates)
+    mean, var, m4 = enumerated(theta, t, 1, reinforce(t))
+    closed = float(Target(t).per_sample_variances(torch.tensor([theta], dtype=DTYPE))["score"]())
+    assert closed == pytest.approx(var, rel=1e-12)
+    assert abs(float(x.mean()) - mean) < Z * math.sqrt(var / replicates)
+    assert abs(float(x.var()) - var) < Z * variance_se(var, m4, replicates)
+
+
+@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("theta", [0.0, 1.0])
+def test_leave_one_out_variance(n: int, theta: float) -> None:
+    t, replicates = 0.45, 200_000
+    mean, var, m4 = enumerated(theta, t, n, leave_one_out(t))
+    closed = (
+        float(
+            BernoulliFamily.closed_form_variance(
+                "score_baseline", Target(t), torch.tensor([[theta]], dtype=DTYPE), n
+            )
+        )
+        / n
+    )
+    assert closed == pytest.approx(var, rel=1e-9)
+    x = estimates("score_baseline", theta, t, replicates, n)
+    assert abs(float(x.mean()) - mean) < Z * math.sqrt(var / replicates)
+    assert abs(float(x.var()) - var) < Z * variance_se(var, m4, replicates)
+
+
+def test_leave_one_out_reference_values() -> None:
+    variance = lambda theta, n: float(  # noqa: E731
+        BernoulliFamily.closed_form_variance(
+            "score_baseline", Target(0.45), torch.tensor([[theta]], dtype=DTYPE), n
+        )
+        / n
+    )
+    assert [variance(0.0, n) for n in (2, 4, 8)] == pytest.approx([6.25e-4, 1.042e-4, 2.232e-5], rel=1e-3)
+    assert [variance(1.0, n) for n in (2, 4, 8)] == pytest.approx([5.965e-4, 1.694e-4, 6.629e-5], rel=1e-3)
+
+
+@pytest.mark.parametrize(("tau", "m"), [(0.5, 0.5 - math.pi / 8), (1.0, 1 / 6)])
+def test_concrete_mean_at_theta_zero_is_the_bias_factor(tau: float, m: float) -> None:
+    """E = (1 − 2t)m(τ)/τ: the exact gradient times 4m(τ)/τ (0.858 at τ = ½, 2/3 at τ = 1).
+    The standard error is the sample's own (the relaxed terms have no closed-form fourth moment)."""
+    t, replicates = 0.45, 400_000
+    x = estimates("concrete", 0.0, t, replicates, tau=tau)
+    expected = (1 - 2 * t) * m / tau
+    assert abs(float(x.mean()) - expected) < Z * float(x.std()) / math.sqrt(replicates)
+    assert expected / float(Target(t).grad(torch.zeros(1))) == pytest.approx(4 * m / tau, rel=1e-6)
+
+
+def test_concrete_variance_at_tau_one() -> None:
+    """(28t² − 28t + 13)/1260 at θ = 0; the SE from the sample's fourth central moment."""
+    t, replicates = 0.45, 400_000
+    x = estimates("concrete", 0.0, t, replicates, tau=1.0)
+    expected = (28 * t**2 - 28 * t + 13) / 1260
+    centred = x - x.mean()
+    m4 = float(centred.pow(4).mean())
+    assert abs(float(x.var()) - expected) < Z * math.sqrt((m4 - float(x.var()) ** 2) / replicates)
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_straight_through_mean_at_theta_zero_is_concretes(tau: float) -> None:
+    t, replicates = 0.45, 400_000
+    st = estimates("straight_through", 0.0, t, replicates, seed=1, tau=tau)
+    concrete = estimates("concrete", 0.0, t, replicates, seed=2, tau=tau)
+    se = math.sqrt(float(st.var()) / replicates + float(concrete.var()) / replicates)
+    assert abs(float(st.mean()) - float(concrete.mean())) < Z * se
+
+
+def test_straight_through_variance_at_tau_one() -> None:
+    """(4t² − 4t + 7)/180 at θ = 0; the SE from the sample's fourth central moment."""
+    t, replicates = 0.45, 400_000
+    x = estimates("straight_through", 0.0, t, replicates, tau=1.0)
+    expected = (4 * t**2 - 4 * t + 7) / 180
+    m4 = float((x - x.mean()).pow(4).mean())
+    assert abs(float(x.var()) - expected) < Z * math.sqrt((m4 - float(x.var()) ** 2) / replicates)
+
+
+def test_exact_is_the_gradient_with_no_variance() -> None:
+    x = estimates("exact", -1.0, 0.45, 5, n=3)
+    assert torch.equal(
+        x, torch.full((5,), float(Target(0.45).grad(torch.tensor(-1.0, dtype=DTYPE))), dtype=DTYPE)
+    )
+
+
+def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
+    make_cfg, tmp_path: Path
+) -> None:
+    """t = 0.45, Adam lr 0.05, 400 steps from θ = 0: REFERENCE's Concrete (τ = ½) stalls at θ = −0.596,
+    straight-through at −0.381; the unbiased estimators keep going towards −∞."""
+    common = ("family=bernoulli", "optimizer=adam", "lr=0.05", "steps=400", "replicates=128")
+    median = {}
+    for name, n in [
+        ("score", 1),
+        ("score_baseline", 2),
+        ("exact", 1),
+        ("concrete", 1),
+        ("straight_through", 1),
+    ]:
+        summary = train(make_cfg(*common, f"estimator={name}", f"n_samples={n}"), tmp_path / name)
+        assert summary["diverged"] == 0
+        median[name] = summary["final_theta_median"]
+    for name in ("score", "score_baseline", "exact"):
+        assert median[name] < -0.596 - 1.0, median
+    assert -0.596 - 0.3 < median["concrete"] < -0.596 + 0.3, median
+    assert -0.381 - 0.3 < median["straight_through"] < -0.381 + 0.3, median
