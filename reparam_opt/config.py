@@ -37,6 +37,13 @@ class RelaxedEstimatorConfig(EstimatorConfig):
 
 
 @dataclass
+class MovingAverageEstimatorConfig(EstimatorConfig):
+    """REINFORCE with a moving-average baseline (``score_ema``): its decay, in [0, 1)."""
+
+    decay: float = 0.95
+
+
+@dataclass
 class FamilyConfig:
     """Which family q belongs to: ``gaussian`` (N(μ, σ²I), the keys dim, scale, entropy_weight, sigma)
     or ``bernoulli`` (Bernoulli(σ(θ)), θ the logit)."""
@@ -168,6 +175,7 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="estimator", name="estimator_schema", node=EstimatorConfig)
     cs.store(group="estimator", name="relaxed_estimator_schema", node=RelaxedEstimatorConfig)
+    cs.store(group="estimator", name="moving_average_estimator_schema", node=MovingAverageEstimatorConfig)
     cs.store(group="family", name="family_schema", node=FamilyConfig)
     cs.store(group="objective", name="target_schema", node=TargetConfig)
     cs.store(group="objective", name="objective_schema", node=ObjectiveConfig)

@@ -1,12 +1,17 @@
 """The estimators' per-sample terms on the Bernoulli family, [replicates, n, 1] like the Gaussian ones.
 
-Each term comes from autograd through a per-sample view of the logits (``BernoulliQ.per_sample_logits``):
-the score function differentiates ``Bernoulli.log_prob`` there, ∂θ log q(b) = b − p; the relaxed
-estimators differentiate f at a relaxed sample drawn from those logits. Unbiased: ``score``,
-``score_baseline``, ``exact``. Biased, with a temperature τ: ``concrete`` (f at the relaxed
-sample b̃ = σ((θ + logit u)/τ), through torch's ``RelaxedBernoulli.rsample``) and
-``straight_through`` (f at the hard b in the forward pass, b̃'s gradient in the backward pass,
-through ``F.gumbel_softmax(hard=True)``). The formulas are in docs/maths.md, "The Bernoulli toy".
+Each term comes from autograd through a per-sample view of the logits
+(``BernoulliQ.per_sample_logits``): the score function differentiates ``Bernoulli.log_prob``
+there, ∂θ log q(b) = b − p; the relaxed estimators differentiate f at a relaxed sample drawn from
+those logits.
+
+- Unbiased: ``score``, ``score_baseline``, ``score_ema`` (a moving-average baseline, its state
+  kept per replicate) and ``exact``.
+- Biased, with a temperature τ: ``concrete`` (f at the relaxed sample b̃ = σ((θ + logit u)/τ),
+  through torch's ``RelaxedBernoulli.rsample``) and ``straight_through`` (f at the hard b in the
+  forward pass, b̃'s gradient in the backward pass, through ``F.gumbel_softmax(hard=True)``).
+
+The formulas are in docs/maths.md, "The Bernoulli toy".
 """
 
 from __future__ import annotations
@@ -40,6 +45,26 @@ def score_baseline(cost: Objective, q: BernoulliQ, n_samples: int) -> Tensor:
     fb = cost(b)
     baseline = (fb.sum(-2, keepdim=True) - fb) / (n_samples - 1)
     return _scores(q, b, fb - baseline)
+
+
+def score_ema(
+    cost: Objective, q: BernoulliQ, n_samples: int, decay: float = 0.95, state: dict | None = None
+) -> Tensor:
+    """REINFORCE with a moving-average baseline c: (f(b) − c)(b − p), then c ← decay·c + (1 − decay)·mean f.
+
+    c lives in ``state`` (one per replicate, [replicates, 1, 1], starting at 0) and is updated after
+    the step's terms are made, so each step's estimate is unbiased given the past. With a constant c
+    the single-sample variance is p(1 − p)[f(1)(1 − p) + f(0)p − c]².
+    """
+    state = {} if state is None else state
+    b = q.sample(n_samples)
+    fb = cost(b)
+    baseline = state.get("baseline")
+    if baseline is None:
+        baseline = torch.zeros_like(fb[..., :1, :])
+    terms = _scores(q, b, fb - baseline)
+    state["baseline"] = decay * baseline + (1.0 - decay) * fb.mean(-2, keepdim=True)
+    return terms
 
 
 def exact(cost: Objective, q: BernoulliQ, n_samples: int) -> Tensor:

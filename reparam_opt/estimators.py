@@ -94,6 +94,9 @@ class Estimator:
     not_discrete: str = "it has no version for a discrete b"
     #: Its name, where it has no Gaussian terms function to take it from.
     label: str = ""
+    #: It keeps state across the steps of a run (say, a moving average), one entry per replicate,
+    #: in the ``state`` dict the loop makes afresh for every run and passes to every call.
+    stateful: bool = False
 
     @property
     def name(self) -> str:
@@ -111,10 +114,14 @@ class Estimator:
             )
         return f"bad value estimator={self.name}: it applies to family=bernoulli only, b in {{0, 1}}"
 
-    def __call__(self, cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, **options) -> Tensor:
+    def __call__(
+        self, cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, state: dict | None = None, **options
+    ) -> Tensor:
         if isinstance(q, BernoulliQ):
             if self.bernoulli is None:
                 raise ValueError(self.refusal("bernoulli"))
+            if self.stateful:
+                options["state"] = state
             return self.bernoulli(cost, q, n_samples, **options)
         if self.terms is None:
             raise ValueError(self.refusal("gaussian"))
@@ -307,7 +314,18 @@ straight_through = Estimator(
     label="straight_through",
 )
 
+#: REINFORCE with a moving-average baseline (``estimator.decay``), its state per replicate.
+score_ema = Estimator(
+    None,
+    f_evals_per_sample=1,
+    closed_form=no_closed_form,
+    bernoulli=discrete.score_ema,
+    label="score_ema",
+    stateful=True,
+)
+
 #: The registry: every estimator by name, in the order tables and figures list them.
 ESTIMATORS: dict[str, Estimator] = {
-    e.name: e for e in (score, score_baseline, pathwise, measure_valued, exact, concrete, straight_through)
+    e.name: e
+    for e in (score, score_baseline, score_ema, pathwise, measure_valued, exact, concrete, straight_through)
 }

@@ -149,10 +149,11 @@ def loop(
     """
     theta, estimator, objective = run.theta, run.estimate, run.objective
     entropy_grad = run.family.entropy_grad(theta.detach())
+    state: dict = {}  # a stateful estimator's (say, a moving average per replicate), fresh per run
     fixed_q = None if run.family.learned else run.q()
     with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
-            terms = estimator(objective, run.q() if fixed_q is None else fixed_q, n_samples)
+            terms = estimator(objective, run.q() if fixed_q is None else fixed_q, n_samples, state=state)
             grad = terms.mean(-2)
             if entropy_grad is not None:
                 grad = grad + entropy_grad

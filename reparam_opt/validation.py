@@ -132,7 +132,10 @@ FAMILIES = ("gaussian", "bernoulli")
 GAUSSIAN_KEYS = {"dim": 1, "scale": "fixed", "entropy_weight": 0.0, "sigma": 1.0}
 
 #: Options an estimator's config may carry, and what each allows.
-ESTIMATOR_KEYS: Mapping[str, Allowed] = {"tau": POSITIVE}
+ESTIMATOR_KEYS: Mapping[str, Allowed] = {
+    "tau": POSITIVE,
+    "decay": Allowed("a number in [0, 1)", lambda v: 0 <= v < 1),
+}
 
 
 def check_family(cfg: DictConfig) -> None:

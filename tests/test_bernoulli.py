@@ -195,3 +195,29 @@ def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
         assert median[name] < -0.596 - 1.0, median
     assert -0.596 - 0.3 < median["concrete"] < -0.596 + 0.3, median
     assert -0.381 - 0.3 < median["straight_through"] < -0.381 + 0.3, median
+
+
+@pytest.mark.parametrize("c", [0.0, 0.1, 0.25])
+def test_moving_average_baseline_is_unbiased_with_the_constant_baseline_variance(c: float) -> None:
+    """Given its baseline c, (f(b) − c)(b − p) has mean dJ/dθ and variance p(1 − p)[f₁(1 − p) + f₀p − c]²
+    (REFERENCE); the baseline then moves to decay·c + (1 − decay)·mean f."""
+    t, theta, replicates, decay = 0.45, 0.5, 400_000, 0.9
+    p = 1 / (1 + math.exp(-theta))
+    state = {"baseline": torch.full((replicates, 1, 1), c, dtype=DTYPE)}
+    torch.manual_seed(3)
+    terms = discrete.score_ema(Target(t), logits(theta, replicates), 1, decay=decay, state=state)[:, 0, 0]
+    mean, var, m4 = enumerated(theta, t, 1, lambda bs, p: ((bs[0] - t) ** 2 - c) * (bs[0] - p))
+    assert var == pytest.approx(p * (1 - p) * ((1 - t) ** 2 * (1 - p) + t**2 * p - c) ** 2, rel=1e-12)
+    assert mean == pytest.approx(float(Target(t).grad(torch.tensor(theta, dtype=DTYPE))), rel=1e-12)
+    assert abs(float(terms.mean()) - mean) < Z * math.sqrt(var / replicates)
+    assert abs(float(terms.var()) - var) < Z * variance_se(var, m4, replicates)
+    moved = state["baseline"][:, 0, 0]
+    after = {decay * c + (1 - decay) * t**2, decay * c + (1 - decay) * (1 - t) ** 2}
+    assert set(torch.unique(moved).tolist()) <= after
+
+
+def test_moving_average_state_is_fresh_per_run(make_cfg, tmp_path: Path) -> None:
+    """Two runs of one config give the same numbers: the baseline starts at 0 in each."""
+    cfg = make_cfg("family=bernoulli", "estimator=score_ema", "n_samples=1", "steps=30", "replicates=8")
+    first, second = train(cfg, tmp_path / "a"), train(cfg, tmp_path / "b")
+    assert first["final_theta_median"] == second["final_theta_median"]
