@@ -184,6 +184,7 @@ def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
     for name, n in [
         ("score", 1),
         ("score_baseline", 2),
+        ("score_ema", 1),
         ("exact", 1),
         ("concrete", 1),
         ("straight_through", 1),
@@ -191,7 +192,7 @@ def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
         summary = train(make_cfg(*common, f"estimator={name}", f"n_samples={n}"), tmp_path / name)
         assert summary["diverged"] == 0
         median[name] = summary["final_theta_median"]
-    for name in ("score", "score_baseline", "exact"):
+    for name in ("score", "score_baseline", "score_ema", "exact"):
         assert median[name] < -0.596 - 1.0, median
     assert -0.596 - 0.3 < median["concrete"] < -0.596 + 0.3, median
     assert -0.381 - 0.3 < median["straight_through"] < -0.381 + 0.3, median
