@@ -37,6 +37,13 @@ class RelaxedEstimatorConfig(EstimatorConfig):
 
 
 @dataclass
+class RebarEstimatorConfig(RelaxedEstimatorConfig):
+    """REBAR: its temperature τ > 0 and the weight η of its control variate."""
+
+    eta: float = 1.0
+
+
+@dataclass
 class MovingAverageEstimatorConfig(EstimatorConfig):
     """REINFORCE with a moving-average baseline (``score_ema``): its decay, in [0, 1)."""
 
@@ -176,6 +183,7 @@ def register_configs() -> None:
     cs.store(group="estimator", name="estimator_schema", node=EstimatorConfig)
     cs.store(group="estimator", name="relaxed_estimator_schema", node=RelaxedEstimatorConfig)
     cs.store(group="estimator", name="moving_average_estimator_schema", node=MovingAverageEstimatorConfig)
+    cs.store(group="estimator", name="rebar_estimator_schema", node=RebarEstimatorConfig)
     cs.store(group="family", name="family_schema", node=FamilyConfig)
     cs.store(group="objective", name="target_schema", node=TargetConfig)
     cs.store(group="objective", name="objective_schema", node=ObjectiveConfig)

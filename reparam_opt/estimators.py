@@ -324,8 +324,23 @@ score_ema = Estimator(
     stateful=True,
 )
 
+#: REBAR with fixed η and τ (``estimator.eta``, ``estimator.tau``): three evaluations of f per sample.
+rebar = Estimator(
+    None, f_evals_per_sample=3, closed_form=no_closed_form, bernoulli=discrete.rebar, label="rebar"
+)
+
 #: The registry: every estimator by name, in the order tables and figures list them.
 ESTIMATORS: dict[str, Estimator] = {
     e.name: e
-    for e in (score, score_baseline, score_ema, pathwise, measure_valued, exact, concrete, straight_through)
+    for e in (
+        score,
+        score_baseline,
+        score_ema,
+        pathwise,
+        measure_valued,
+        exact,
+        concrete,
+        straight_through,
+        rebar,
+    )
 }

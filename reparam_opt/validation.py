@@ -135,6 +135,7 @@ GAUSSIAN_KEYS = {"dim": 1, "scale": "fixed", "entropy_weight": 0.0, "sigma": 1.0
 ESTIMATOR_KEYS: Mapping[str, Allowed] = {
     "tau": POSITIVE,
     "decay": Allowed("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "eta": FINITE,
 }
 
 

@@ -185,6 +185,7 @@ def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
         ("score", 1),
         ("score_baseline", 2),
         ("score_ema", 1),
+        ("rebar", 1),
         ("exact", 1),
         ("concrete", 1),
         ("straight_through", 1),
@@ -192,7 +193,7 @@ def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
         summary = train(make_cfg(*common, f"estimator={name}", f"n_samples={n}"), tmp_path / name)
         assert summary["diverged"] == 0
         median[name] = summary["final_theta_median"]
-    for name in ("score", "score_baseline", "score_ema", "exact"):
+    for name in ("score", "score_baseline", "score_ema", "rebar", "exact"):
         assert median[name] < -0.596 - 1.0, median
     assert -0.596 - 0.3 < median["concrete"] < -0.596 + 0.3, median
     assert -0.381 - 0.3 < median["straight_through"] < -0.381 + 0.3, median
@@ -222,3 +223,25 @@ def test_moving_average_state_is_fresh_per_run(make_cfg, tmp_path: Path) -> None
     cfg = make_cfg("family=bernoulli", "estimator=score_ema", "n_samples=1", "steps=30", "replicates=8")
     first, second = train(cfg, tmp_path / "a"), train(cfg, tmp_path / "b")
     assert first["final_theta_median"] == second["final_theta_median"]
+
+
+@pytest.mark.parametrize(
+    ("theta", "eta", "tau"), [(0.0, 1.0, 0.5), (-1.0, 1.0, 0.5), (0.7, 0.3, 1.0), (0.0, 2.0, 0.1)]
+)
+def test_rebar_is_unbiased(theta: float, eta: float, tau: float) -> None:
+    """For every η and τ; z̃ carries θ through p, without which it would not be (duvenaud/relax #6).
+    The standard error is the sample's own."""
+    replicates = 400_000
+    x = estimates("rebar", theta, 0.45, replicates, tau=tau, eta=eta)
+    exact = float(Target(0.45).grad(torch.tensor(theta, dtype=DTYPE)))
+    assert abs(float(x.mean()) - exact) < Z * float(x.std()) / math.sqrt(replicates)
+
+
+@pytest.mark.parametrize(("tau", "expected"), [(0.5, 0.0226531), (1.0, 0.0184891)])
+def test_rebar_variance_at_eta_one_is_above_reinforces(tau: float, expected: float) -> None:
+    """REFERENCE: at θ = 0, t = 0.45, η = 1 REBAR's variance exceeds plain REINFORCE's 0.0159391."""
+    replicates = 400_000
+    x = estimates("rebar", 0.0, 0.45, replicates, tau=tau, eta=1.0)
+    m4 = float((x - x.mean()).pow(4).mean())
+    assert abs(float(x.var()) - expected) < Z * variance_se(float(x.var()), m4, replicates)
+    assert expected > 0.0159391

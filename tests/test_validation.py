@@ -120,6 +120,14 @@ ROWS = [  # (override, the line it must produce)
         "bad value estimator.tau=nan: must be a finite number > 0",
     ),
     (
+        "family=bernoulli estimator=rebar estimator.eta=nan",
+        "bad value estimator.eta=nan: must be a finite number",
+    ),
+    (
+        "family=bernoulli estimator=score_ema estimator.decay=1",
+        "bad value estimator.decay=1.0: must be a number in [0, 1)",
+    ),
+    (
         "family=bernoulli objective.t=nan",
         "objective.t=nan is not allowed for objective=target: t must be a finite number",
     ),
