@@ -210,9 +210,17 @@ class StepLog:
             pending = next(histograms, None)
         self.histograms.clear()
 
-    def write_step(self, step: int, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> None:
+    def write_step(
+        self,
+        step: int,
+        theta: Tensor,
+        terms: Tensor,
+        grad: Tensor,
+        alive: Tensor,
+        variance: Tensor | None = None,
+    ) -> None:
         """Compute and write one step's scalars over its live replicates (some have diverged)."""
-        scalars = self.scalars.at_step(theta, terms, grad, alive)
+        scalars = self.scalars.at_step(theta, terms, grad, alive, variance)
         tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
         log_scalars(self.writer, step, tags, values)
 

@@ -137,6 +137,9 @@ class TrainConfig:
     log_every: Optional[int] = None  # null: about 1000 logged points per series
     histogram_every: Optional[int] = None  # null: every 10th logged step
     tolerance: float = 0.35
+    #: With n_samples = 1: this many extra single-sample draws at each logged step give grad/variance
+    #: and grad/log_variance; they do not feed the update and are not counted as f-evaluations.
+    variance_draws: int = 0
     device: str = "cpu"
     threads: Optional[int] = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
     return_metric: Optional[str] = None  # the summary metric train.py returns (an Optuna sweep minimises it)

@@ -71,22 +71,41 @@ class Recorder:
         steps: int,
         log_every: int | None,
         histogram_every: int | None,
+        variance_draws: int = 0,
     ) -> None:
         self.writer, self.theta = writer, theta
         self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
-        self.history = History(theta, variance=scalars.n_samples > 1)
+        self.history = History(theta, variance=scalars.n_samples > 1 or variance_draws > 0)
         self.tracker = MetricTracker(theta, steps, scalars.theta_star, scalars.family.dim)
         self.step_log = StepLog(writer, scalars)
         self.dim = scalars.family.dim
 
-    def record(self, step: int, terms: Tensor, grad: Tensor, survivors: Survivors, final: bool) -> None:
-        """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step."""
-        logged = final or step % self.log_every == 0
+    def logs(self, step: int, final: bool) -> bool:
+        """Whether the scalars of ``step`` are logged."""
+        return final or step % self.log_every == 0
+
+    def record(
+        self,
+        step: int,
+        terms: Tensor,
+        grad: Tensor,
+        survivors: Survivors,
+        final: bool,
+        variance: Tensor | None = None,
+    ) -> None:
+        """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step.
+
+        ``variance``: the estimate's variance from extra draws (one-sample runs), instead of the
+        in-step estimate from ``terms``.
+        """
+        logged = self.logs(step, final)
         histogram = final or step % self.histogram_every == 0
         if survivors.every:
             self.history.add(step, self.theta)
             if logged:
-                self.history.log(grad, in_step_variance(self.step_log.scalars.estimator, terms, grad))
+                if variance is None:
+                    variance = in_step_variance(self.step_log.scalars.estimator, terms, grad)
+                self.history.log(grad, variance)
             if histogram:
                 for tag, part in self.term_parts(terms):
                     self.step_log.add_histogram(step, histogram_of(part), tag, hold=bool(self.history.logged))
@@ -99,7 +118,7 @@ class Recorder:
             log_scalars(self.writer, step, ["theta/diverged"], [float(survivors.total)])
             return
         if logged:
-            self.step_log.write_step(step, self.theta, terms, grad, survivors.mask)
+            self.step_log.write_step(step, self.theta, terms, grad, survivors.mask, variance)
         if histogram:
             for tag, part in self.term_parts(terms[survivors.mask]):
                 self.step_log.add_histogram(step, histogram_of(part), tag, hold=False)

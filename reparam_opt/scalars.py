@@ -123,13 +123,17 @@ class StepScalars:
             "scale/grad_variance_analytic": None if analytic is None else (analytic / n).mean(-1),
         }
 
-    def at_step(self, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor) -> dict[str, Tensor | None]:
+    def at_step(
+        self, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor, variance: Tensor | None = None
+    ) -> dict[str, Tensor | None]:
         """The scalars of one step over its live replicates, as 0-d tensors.
 
         Per-replicate reductions of ``terms`` come first and only their [replicates, P] results
-        are masked, so a step never copies the [replicates, n_samples, P] terms.
+        are masked, so a step never copies the [replicates, n_samples, P] terms. ``variance``, from
+        extra draws, replaces the in-step estimate.
         """
-        variance = in_step_variance(self.estimator, terms, grad)
+        if variance is None:
+            variance = in_step_variance(self.estimator, terms, grad)
         rows = self(
             theta[alive][None],
             grad[alive][None],

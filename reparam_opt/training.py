@@ -125,11 +125,19 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
             )
             recorder = Recorder(
-                writer, run.theta.detach(), scalars, cfg.steps, cfg.log_every, cfg.histogram_every
+                writer,
+                run.theta.detach(),
+                scalars,
+                cfg.steps,
+                cfg.log_every,
+                cfg.histogram_every,
+                cfg.variance_draws if cfg.n_samples == 1 else 0,
             )
             survivors = Survivors(run.theta, THETA_BOUND, run.family.dim)
             try:
-                status, step = loop(run, recorder, survivors, stop, cfg.steps, cfg.n_samples)
+                status, step = loop(
+                    run, recorder, survivors, stop, cfg.steps, cfg.n_samples, cfg.variance_draws
+                )
             finally:
                 recorder.flush()  # what was logged before an error still reaches the event file
             metrics = recorder.tracker.finish(step, cfg.tolerance, survivors.mask)
@@ -141,7 +149,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def loop(
-    run: Run, recorder: Recorder, survivors: Survivors, stop: StopRequest, steps: int, n_samples: int
+    run: Run,
+    recorder: Recorder,
+    survivors: Survivors,
+    stop: StopRequest,
+    steps: int,
+    n_samples: int,
+    variance_draws: int = 0,
 ) -> tuple[str, int]:
     """Steps 0…``steps``: the gradient at θ_t, then θ_{t+1}. Returns the run's status and its last step.
 
@@ -153,18 +167,28 @@ def loop(
     fixed_q = None if run.family.learned else run.q()
     with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
-            terms = estimator(objective, run.q() if fixed_q is None else fixed_q, n_samples, state=state)
+            q = run.q() if fixed_q is None else fixed_q
+            terms = estimator(objective, q, n_samples, state=state)
             grad = terms.mean(-2)
             if entropy_grad is not None:
                 grad = grad + entropy_grad
             survivors.update(theta.detach(), grad)
             status = ending(step, steps, survivors, stop)
-            recorder.record(step, terms, grad, survivors, final=status is not None)
+            variance = None
+            if n_samples == 1 and variance_draws and recorder.logs(step, status is not None):
+                variance = extra_variance(run, q, variance_draws, state)
+            recorder.record(step, terms, grad, survivors, final=status is not None, variance=variance)
             if status is not None:
                 return status, step
             sgd_step(run.optimizer, theta, grad, None if survivors.every else survivors.mask)
             progress.update()
     raise AssertionError("unreachable: the last step always ends the run")
+
+
+def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) -> Tensor:
+    """A one-sample estimator's variance at θ_t, per replicate and parameter, from ``draws`` more
+    single-sample terms. They leave the update, the state and the f-evaluation count alone."""
+    return run.estimate(run.objective, q, draws, state=dict(state)).detach().var(-2)
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:

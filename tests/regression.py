@@ -67,7 +67,13 @@ def digest(rows: list[tuple]) -> str:
 #: Keys added to the config since the fingerprints were taken, at the values that reproduce the
 #: runs they describe (issue 11: a one-dimensional Gaussian with a fixed σ and no entropy term;
 #: issue 12: the Gaussian family).
-ADDED_KEYS = {"dim": 1, "scale": "fixed", "entropy_weight": 0.0, "family": {"name": "gaussian"}}
+ADDED_KEYS = {
+    "dim": 1,
+    "scale": "fixed",
+    "entropy_weight": 0.0,
+    "family": {"name": "gaussian"},
+    "variance_draws": 0,
+}
 
 
 def comparable_summary(summary: dict[str, Any]) -> dict[str, Any]:

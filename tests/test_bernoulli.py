@@ -245,3 +245,21 @@ def test_rebar_variance_at_eta_one_is_above_reinforces(tau: float, expected: flo
     m4 = float((x - x.mean()).pow(4).mean())
     assert abs(float(x.var()) - expected) < Z * variance_se(float(x.var()), m4, replicates)
     assert expected > 0.0159391
+
+
+def test_one_sample_log_variance_comes_from_extra_draws(make_cfg, tmp_path: Path) -> None:
+    """With n = 1, ``variance_draws`` draws at each logged step give grad/log_variance; at θ = 0 that
+    is ln 0.0159391 = −4.139 for REINFORCE at t = 0.45 (REFERENCE). The update does not see them:
+    the θ path is the same with and without."""
+    from tests.conftest import scalars
+
+    base = ("family=bernoulli", "estimator=score", "n_samples=1", "steps=3", "replicates=4000")
+    train(make_cfg(*base, "variance_draws=50"), tmp_path / "draws")
+    train(make_cfg(*base), tmp_path / "plain")
+    logged = scalars(tmp_path / "draws")
+    step0 = dict(logged["grad/log_variance"])[0]
+    # The mean over 4000 replicates of each one's sample variance of 50 draws, on a log scale.
+    _, var, m4 = enumerated(0.0, 0.45, 1, reinforce(0.45))
+    se = variance_se(var, m4, 50) / math.sqrt(4000) / var
+    assert abs(step0 - math.log(var)) < Z * se
+    assert "grad/log_variance" not in scalars(tmp_path / "plain")

@@ -45,6 +45,7 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
         "log_every",
         "histogram_every",
         "tolerance",
+        "variance_draws",
         "device",
         "threads",
         "return_metric",
