@@ -38,9 +38,19 @@ class RelaxedEstimatorConfig(EstimatorConfig):
 
 @dataclass
 class RebarEstimatorConfig(RelaxedEstimatorConfig):
-    """REBAR: its temperature τ > 0 and the weight η of its control variate."""
+    """REBAR: its temperature τ > 0 and the weight η of its control variate, fixed or ``learn``ed
+    (Adam at ``control_lr``, against the squared estimate), per replicate."""
 
     eta: float = 1.0
+    learn: bool = False
+    control_lr: float = 0.01
+
+
+@dataclass
+class RelaxEstimatorConfig(RelaxedEstimatorConfig):
+    """RELAX: the starting temperature τ > 0 of its learned control variate, and Adam's step for it."""
+
+    control_lr: float = 0.01
 
 
 @dataclass
@@ -187,6 +197,7 @@ def register_configs() -> None:
     cs.store(group="estimator", name="relaxed_estimator_schema", node=RelaxedEstimatorConfig)
     cs.store(group="estimator", name="moving_average_estimator_schema", node=MovingAverageEstimatorConfig)
     cs.store(group="estimator", name="rebar_estimator_schema", node=RebarEstimatorConfig)
+    cs.store(group="estimator", name="relax_estimator_schema", node=RelaxEstimatorConfig)
     cs.store(group="family", name="family_schema", node=FamilyConfig)
     cs.store(group="objective", name="target_schema", node=TargetConfig)
     cs.store(group="objective", name="objective_schema", node=ObjectiveConfig)

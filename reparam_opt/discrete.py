@@ -6,7 +6,7 @@ there, ∂θ log q(b) = b − p; the relaxed estimators differentiate f at a rel
 those logits.
 
 - Unbiased: ``score``, ``score_baseline``, ``score_ema`` (a moving-average baseline, its state
-  kept per replicate), ``rebar`` (a relaxed control variate, η and τ fixed) and ``exact``.
+  kept per replicate) and ``exact``; ``rebar`` and ``relax`` (``reparam_opt/control_variates.py``).
 - Biased, with a temperature τ: ``concrete`` (f at the relaxed sample b̃ = σ((θ + logit u)/τ),
   through torch's ``RelaxedBernoulli.rsample``) and ``straight_through`` (f at the hard b in the
   forward pass, b̃'s gradient in the backward pass, through ``F.gumbel_softmax(hard=True)``).
@@ -97,25 +97,3 @@ def straight_through(cost: Objective, q: BernoulliQ, n_samples: int, tau: float 
     two_classes = torch.cat([logits, torch.zeros_like(logits)], dim=-1)
     b = F.gumbel_softmax(two_classes, tau=float(tau), hard=True)[..., :1]
     return _relaxed_terms(cost(b), logits)
-
-
-def rebar(cost: Objective, q: BernoulliQ, n_samples: int, tau: float = 0.5, eta: float = 1.0) -> Tensor:
-    """REBAR (Tucker et al. 2017) with a fixed η and τ: unbiased for every η, τ.
-
-    [f(b) − η f(σ(z̃/τ))] ∂θ log q(b) + η[∂θ f(σ(z/τ)) − ∂θ f(σ(z̃/τ))], with z = θ + logit u,
-    b = 1[z > 0] and z̃ ~ p(z | b) drawn as θ + logit ũ, ũ = b[(1 − p) + vp] + (1 − b)v(1 − p).
-    z̃ depends on θ through p as well, and autograd differentiates that dependence (the fix of
-    duvenaud/relax issue #6).
-    """
-    logits = q.per_sample_logits(n_samples)
-    u, v = torch.rand_like(logits), torch.rand_like(logits)
-    p = torch.sigmoid(logits)
-    z = logits + torch.logit(u)
-    b = (z > 0).to(logits.dtype).detach()
-    conditional = b * ((1 - p) + v * p) + (1 - b) * v * (1 - p)
-    z_tilde = logits + torch.logit(conditional)
-    relaxed = cost(torch.sigmoid(z / tau))
-    relaxed_tilde = cost(torch.sigmoid(z_tilde / tau))
-    log_q = Bernoulli(logits=logits, validate_args=False).log_prob(b)
-    surrogate = (cost(b) - eta * relaxed_tilde.detach()) * log_q + eta * (relaxed - relaxed_tilde)
-    return _relaxed_terms(surrogate, logits)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Uniform, Weibull
 
-from reparam_opt import discrete, sampling, separable
+from reparam_opt import control_variates, discrete, sampling, separable
 from reparam_opt.bernoulli import BernoulliQ
 from reparam_opt.gaussian import Gaussian
 from reparam_opt.objectives import Objective
@@ -324,9 +324,24 @@ score_ema = Estimator(
     stateful=True,
 )
 
-#: REBAR with fixed η and τ (``estimator.eta``, ``estimator.tau``): three evaluations of f per sample.
+#: REBAR: η and τ fixed, or learned (``estimator.learn``); three evaluations of f per sample.
 rebar = Estimator(
-    None, f_evals_per_sample=3, closed_form=no_closed_form, bernoulli=discrete.rebar, label="rebar"
+    None,
+    f_evals_per_sample=3,
+    closed_form=no_closed_form,
+    bernoulli=control_variates.rebar,
+    label="rebar",
+    stateful=True,
+)
+
+#: RELAX: a learned control variate, one small network per replicate; one evaluation of f per sample.
+relax = Estimator(
+    None,
+    f_evals_per_sample=1,
+    closed_form=no_closed_form,
+    bernoulli=control_variates.relax,
+    label="relax",
+    stateful=True,
 )
 
 #: The registry: every estimator by name, in the order tables and figures list them.
@@ -342,5 +357,6 @@ ESTIMATORS: dict[str, Estimator] = {
         concrete,
         straight_through,
         rebar,
+        relax,
     )
 }

@@ -123,6 +123,10 @@ class Recorder:
             for tag, part in self.term_parts(terms[survivors.mask]):
                 self.step_log.add_histogram(step, histogram_of(part), tag, hold=False)
 
+    def log_values(self, step: int, values: dict[str, Tensor]) -> None:
+        """Scalars that are not statistics of θ (a learned control variate's η and τ), written at once."""
+        log_scalars(self.writer, step, list(values), [float(v) for v in values.values()])
+
     def term_parts(self, terms: Tensor) -> list[tuple[str, Tensor]]:
         """The per-sample terms of μ, and of the log-scale when it is learned, each with its tag."""
         if terms.shape[-1] == self.dim:

@@ -178,6 +178,8 @@ def loop(
             if n_samples == 1 and variance_draws and recorder.logs(step, status is not None):
                 variance = extra_variance(run, q, variance_draws, state)
             recorder.record(step, terms, grad, survivors, final=status is not None, variance=variance)
+            if "logged" in state and recorder.logs(step, status is not None):
+                recorder.log_values(step, state["logged"])
             if status is not None:
                 return status, step
             sgd_step(run.optimizer, theta, grad, None if survivors.every else survivors.mask)

@@ -137,6 +137,7 @@ ESTIMATOR_KEYS: Mapping[str, Allowed] = {
     "tau": POSITIVE,
     "decay": Allowed("a number in [0, 1)", lambda v: 0 <= v < 1),
     "eta": FINITE,
+    "control_lr": POSITIVE,
 }
 
 
