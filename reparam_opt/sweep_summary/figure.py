@@ -11,7 +11,9 @@ Panels, each over the steps, every series a median over a configuration's seeds:
   one (n ≥ 2), and the share of replicates diverged, where some replicate did. A sweep with
   neither gets no such panel: no panel is ever empty;
 - a learned σ's mean and 5–95% band on a log axis, with its predicted path dotted, where some
-  configuration learned σ.
+  configuration learned σ;
+- for the Bernoulli family (no θ*: θ → −∞), the exact loss J(θ) in place of the RMS error, and
+  the log variance of one sample's estimate (RELAX Fig. 1) in place of the in-step variance.
 """
 
 from __future__ import annotations
@@ -41,8 +43,13 @@ MAX_THETA_PANELS = 4
 
 
 def line_colours(configs: Sequence[ConfigCurves]) -> list[tuple]:
-    """A colour family per hue (estimator), darker for later values of the other keys."""
+    """A colour family per hue (estimator), darker for later values of the other keys; beyond as
+    many hues as there are families, one distinct colour per hue (``exact`` black)."""
     hues = list(dict.fromkeys(c.hue for c in configs))
+    if len(hues) > len(FAMILIES):
+        palette = plt.get_cmap("tab10").colors
+        distinct = {h: palette[i % len(palette)] for i, h in enumerate(h for h in hues if h != REFERENCE)}
+        return [(0.0, 0.0, 0.0, 1.0) if c.hue == REFERENCE else distinct[c.hue] for c in configs]
     family = {h: KNOWN.get(h, FAMILIES[(3 + i) % len(FAMILIES)]) for i, h in enumerate(hues)}
     return [plt.get_cmap(family[c.hue])(0.4 + 0.55 * c.shade) for c in configs]
 
@@ -57,11 +64,14 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
         else [[c for c in configs if c.hue != REFERENCE]]
     )
     reference = [c for c in configs if c.hue == REFERENCE]
+    discrete = any("prob/mean" in c.series for c in configs)
     extra = [
         tag
         for tag in ("grad/variance", "theta/diverged", "scale/mean")
-        if any(_positive(c, tag) for c in configs)
+        if any(_positive(c, tag) for c in configs) and not (discrete and tag == "grad/variance")
     ]
+    if discrete and any("grad/log_variance" in c.series for c in configs):
+        extra.insert(0, "grad/log_variance")
     panels = len(groups) + 1 + len(extra)
     columns = 2 if panels <= 4 else 3
     rows = math.ceil(panels / columns)
@@ -80,11 +90,19 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
         ax.set_ylim(*limits or ax.get_ylim())
 
     rms = axes[len(groups)]
-    _log_panel(
-        rms, configs, colour, "theta/rms_error", "RMS error of θ over replicates (log axis)", "RMS of θ − θ*"
-    )
+    if discrete:
+        _line_panel(rms, configs, colour, "objective/mean", "exact loss J(θ), mean over replicates", "J(θ)")
+    else:
+        _log_panel(
+            rms,
+            configs,
+            colour,
+            "theta/rms_error",
+            "RMS error of θ over replicates (log axis)",
+            "RMS of θ − θ*",
+        )
     tolerances = {c.tolerance for c in configs}
-    if len(tolerances) == 1 and None not in tolerances:
+    if len(tolerances) == 1 and None not in tolerances and not discrete:
         line = rms.axhline(tolerances.pop(), color="0.3", lw=0.8, ls=":", label="tolerance")
         rms.legend(handles=[line], fontsize=8, loc="upper right")
     for ax, tag in zip(axes[len(groups) + 1 :], extra):
@@ -99,6 +117,10 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
             )
         elif tag == "scale/mean":
             _sigma_panel(ax, configs, colour)
+        elif tag == "grad/log_variance":
+            _line_panel(
+                ax, configs, colour, tag, "log variance of one sample's gradient estimate", "ln variance"
+            )
         else:
             _line_panel(
                 ax, configs, colour, tag, "replicates diverged (|θ| > 10⁶ or not finite)", "% of replicates"
@@ -159,8 +181,9 @@ def _theta_panel(ax: Axes, group: list[ConfigCurves], reference: list[ConfigCurv
         if "theta/mean" in config.series:
             ax.plot(*config.series["theta/mean"], color="black", lw=1.0, ls="--", label="exact gradient")
     ax.axhline(0.0, color="0.6", lw=0.6)
-    names = ", ".join(dict.fromkeys(c.hue for c in group)) or "all jobs"
-    ax.set_title(f"θ with {names}: mean and 5–95% band across replicates", fontsize=10)
+    hues = list(dict.fromkeys(c.hue for c in group))
+    names = ", ".join(hues) if len(hues) <= 3 else f"{len(hues)} configurations"
+    ax.set_title(f"θ with {names or 'all jobs'}: mean and 5–95% band across replicates", fontsize=10)
     ax.set_xlabel("step")
     ax.set_ylabel("θ")
     ax.grid(True, alpha=0.3)

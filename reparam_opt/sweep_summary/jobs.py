@@ -39,6 +39,9 @@ CURVE_TAGS = (
     "scale/mean",
     "scale/q05",
     "scale/q95",
+    "objective/mean",
+    "grad/log_variance",
+    "prob/mean",
 )
 
 
