@@ -63,7 +63,12 @@ def _terms(
 
 
 def _learn(state: dict, terms: Tensor) -> Tensor:
-    """One Adam step on the control variate's parameters against the squared estimate; the terms, detached."""
+    """One Adam step on the control variate's parameters against the squared estimate; the terms, detached.
+
+    A ``frozen`` state (extra draws that only measure the variance) takes no step.
+    """
+    if state.get("frozen"):
+        return terms.detach()
     optimizer: torch.optim.Optimizer = state["optimizer"]
     optimizer.zero_grad()
     terms.mean(-2).square().sum().backward(inputs=optimizer.param_groups[0]["params"])

@@ -63,7 +63,8 @@ def score_ema(
     if baseline is None:
         baseline = torch.zeros_like(fb[..., :1, :])
     terms = _scores(q, b, fb - baseline)
-    state["baseline"] = decay * baseline + (1.0 - decay) * fb.mean(-2, keepdim=True)
+    if not state.get("frozen"):
+        state["baseline"] = decay * baseline + (1.0 - decay) * fb.mean(-2, keepdim=True)
     return terms
 
 

@@ -190,7 +190,7 @@ def loop(
 def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) -> Tensor:
     """A one-sample estimator's variance at θ_t, per replicate and parameter, from ``draws`` more
     single-sample terms. They leave the update, the state and the f-evaluation count alone."""
-    return run.estimate(run.objective, q, draws, state=dict(state)).detach().var(-2)
+    return run.estimate(run.objective, q, draws, state={**state, "frozen": True}).detach().var(-2)
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:

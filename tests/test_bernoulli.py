@@ -17,6 +17,7 @@ from torch import Tensor
 
 from reparam_opt import control_variates, discrete
 from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ, Target
+from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.training import train
 
 Z = 4.0
@@ -313,3 +314,15 @@ def test_learned_eta_and_tau_reach_tensorboard(make_cfg, tmp_path: Path) -> None
     train(cfg, tmp_path)
     logged = scalars(tmp_path)
     assert dict(logged["estimator/eta"])[0] == pytest.approx(1.0) and len(logged["estimator/tau"]) == 21
+
+
+@pytest.mark.parametrize("name,options", [("relax", {}), ("rebar", {"learn": True}), ("score_ema", {})])
+def test_extra_variance_draws_leave_the_learned_state_alone(name: str, options: dict) -> None:
+    """Draws made only to measure the variance (a ``frozen`` state) take no learning step."""
+    estimator = ESTIMATORS[name]
+    q, state = logits(0.0, 8), {}
+    estimator(Target(0.45), q, 1, state=state, **options)
+    before = {k: v.clone() for k, v in state.get("parameters", {"baseline": state.get("baseline")}).items()}
+    estimator(Target(0.45), q, 50, state={**state, "frozen": True}, **options)
+    after = state.get("parameters", {"baseline": state.get("baseline")})
+    assert all(torch.equal(before[k], after[k]) for k in before)
