@@ -326,3 +326,49 @@ def test_extra_variance_draws_leave_the_learned_state_alone(name: str, options: 
     estimator(Target(0.45), q, 50, state={**state, "frozen": True}, **options)
     after = state.get("parameters", {"baseline": state.get("baseline")})
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize(
+    ("name", "tau", "expected"),
+    [
+        ("concrete", 0.5, -0.596),
+        ("concrete", 1.0, -0.502),
+        ("concrete", 2.0, -0.590),
+        ("straight_through", 0.5, -0.381),
+        ("straight_through", 1.0, -0.268),
+        ("straight_through", 2.0, -0.223),
+    ],
+)
+def test_stall_points_by_quadrature_are_the_references(name: str, tau: float, expected: float) -> None:
+    """REFERENCE, t = 0.45: where each relaxed estimator's expected gradient is zero (3 decimals)."""
+    from reparam_opt.bernoulli_table import stall
+
+    assert stall(name, 0.45, tau) == pytest.approx(expected, abs=1.5e-3)
+
+
+def test_quadrature_meets_the_closed_forms() -> None:
+    """Concrete's mean (1 − 2t)m(τ)/τ and variance at τ = 1; straight-through's variance at τ = 1."""
+    from reparam_opt.bernoulli_table import expected_relaxed
+
+    t = 0.45
+    assert expected_relaxed("concrete", 0.0, t, 1.0)[0] == pytest.approx((1 - 2 * t) / 6, rel=1e-9)
+    assert expected_relaxed("concrete", 0.0, t, 0.5)[0] == pytest.approx(
+        (1 - 2 * t) * (1 - math.pi / 4), rel=1e-6
+    )
+    assert expected_relaxed("concrete", 0.0, t, 1.0)[1] == pytest.approx(
+        (28 * t**2 - 28 * t + 13) / 1260, rel=1e-9
+    )
+    assert expected_relaxed("straight_through", 0.0, t, 1.0)[1] == pytest.approx(
+        (4 * t**2 - 4 * t + 7) / 180, rel=1e-6
+    )
+    assert expected_relaxed("concrete", 0.0, 0.1, 0.1)[0] == pytest.approx(0.8 * 0.992 / 4, rel=2e-3)
+
+
+@pytest.mark.slow
+def test_bernoulli_table_command(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+    from tests.regression import command
+
+    text = command("-m", "reparam_opt.bernoulli_table", "--replicates", "4000", "--theta", "0", cwd=ROOT)
+    rows = [line for line in text.splitlines() if line.startswith("| 0 | ")]
+    assert len(rows) == 8 and "| concrete | 0.5 |" in text and "-0.596" in text

@@ -127,6 +127,11 @@ ROWS = [  # (override, the line it must produce)
         "family=bernoulli estimator=score_ema estimator.decay=1",
         "bad value estimator.decay=1.0: must be a number in [0, 1)",
     ),
+    ("variance_draws=1", "bad value variance_draws=1: must be 0, or an integer >= 2"),
+    (
+        "family=bernoulli estimator=relax estimator.control_lr=0",
+        "bad value estimator.control_lr=0.0: must be a finite number > 0",
+    ),
     (
         "family=bernoulli objective.t=nan",
         "objective.t=nan is not allowed for objective=target: t must be a finite number",
