@@ -170,6 +170,10 @@ def aggregate(group: ConfigGroup) -> dict[str, Any]:
     for key in (*METRIC_KEYS, "wall_seconds"):
         stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=key == "steps_to_tolerance")
         row.update({f"{key}_{stat}": value for stat, value in stats.items()})
+    for key in ("final_objective", "final_theta_median"):  # the Bernoulli family, which has no θ*
+        if any(key in j.summary for j in done):
+            stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=False)
+            row.update({f"{key}_{stat}": value for stat, value in stats.items()})
     if any("final_sigma_mean" in j.summary for j in done):  # a learned scale
         stats = metric_stats([j.summary.get("final_sigma_mean") for j in done], missing_is_never=False)
         row.update({f"final_sigma_mean_{stat}": value for stat, value in stats.items()})

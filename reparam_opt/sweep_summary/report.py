@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: TensorBoard run of the summary, inside the sweep directory.
 BOARD_DIR = "summary"
+#: Significant digits where three do not tell configurations apart: the toy's losses differ in the fifth.
+DIGITS = {"final_objective": 6}
 SPREAD_METRICS = (
     "steps_to_tolerance",
     "final_rms_error",
@@ -38,7 +40,7 @@ SPREAD_METRICS = (
 )
 
 
-def cell(row: dict[str, Any], key: str) -> str:
+def cell(row: dict[str, Any], key: str, digits: int = 3) -> str:
     """'median [min, max]', with ∞ shown as 'never' (a tolerance some seed never reached)."""
 
     def fmt(value: float | None) -> str:
@@ -46,7 +48,7 @@ def cell(row: dict[str, Any], key: str) -> str:
             return "–"
         if math.isinf(value):
             return "never"
-        return str(int(value)) if value == int(value) and abs(value) < 1e6 else f"{value:.3g}"
+        return str(int(value)) if value == int(value) and abs(value) < 1e6 else f"{value:.{digits}g}"
 
     median, low, high = (row[f"{key}_{s}"] for s in ("median", "min", "max"))
     return fmt(median) if low == high else f"{fmt(median)} [{fmt(low)}, {fmt(high)}]"
@@ -70,10 +72,15 @@ def diverged_cell(row: dict[str, Any]) -> str:
 def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_dir: Path) -> str:
     """The human-readable summary: one row per configuration, then the failed jobs."""
     scale = any("final_sigma_mean_median" in row for row in rows)
+    discrete = any("final_objective_median" in row for row in rows)
+    # Without θ* (the Bernoulli family) the errors measured against it are empty: the loss instead.
+    metrics = [k for k in SPREAD_METRICS if not discrete or k in ("path_length_ratio", "wall_seconds")]
+    if discrete:
+        metrics = ["final_objective", "final_theta_median", *metrics]
     head = [
         "configuration",
         "seeds",
-        *SPREAD_METRICS,
+        *metrics,
         *(["final σ (σ*)"] if scale else []),
         "diverged replicates",
         "failed jobs",
@@ -91,7 +98,7 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
         cells = [
             row["configuration"],
             row["seeds"] or "–",
-            *(cell(row, k) for k in SPREAD_METRICS),
+            *(cell(row, k, DIGITS.get(k, 3)) if f"{k}_median" in row else "–" for k in metrics),
             *([sigma_cell(row)] if scale else []),
             diverged_cell(row),
             str(row["failed"]),
@@ -146,6 +153,11 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
         "failed",
         "seeds",
         *(f"{m}_{s}" for m in (*METRIC_KEYS, "wall_seconds") for s in ("median", "min", "max")),
+        *(
+            [f"{m}_{s}" for m in ("final_objective", "final_theta_median") for s in ("median", "min", "max")]
+            if any("final_objective_median" in row for row in rows)
+            else []
+        ),
         *(
             [*(f"final_sigma_mean_{s}" for s in ("median", "min", "max")), "sigma_star"]
             if any("sigma_star" in row for row in rows)
