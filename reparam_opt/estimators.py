@@ -1,4 +1,8 @@
-"""Monte Carlo estimators of ∇ E_{x~q}[f(x)] for the Gaussian family, and the registry that describes them.
+"""Monte Carlo estimators of ∇ E_{x~q}[f(x)], and the registry that describes them.
+
+This module holds the Gaussian family's terms functions and every ``Estimator`` entry; the
+Bernoulli family's terms are in ``discrete.py`` and ``control_variates.py``, and an entry names
+its terms for each family it applies to (``estimator_spec.Estimator``).
 
 Each estimator is one function with the same signature, after DeepMind's mc_gradients:
 ``estimator(cost, q, n_samples) -> Tensor[replicates, n_samples, P]``, the per-sample gradient
@@ -6,12 +10,12 @@ terms for every replicate and every learned parameter: the D coordinates of μ, 
 log-scale coordinates of a learned σ (``gaussian.Gaussian``). Their mean over the samples is the
 estimate; their sample variance over the samples, divided by n, is its in-step variance.
 
-``@estimator(...)`` wraps the function in its ``Estimator``: what it costs in evaluations of f,
-the fewest samples it works with, how its in-step variance is estimated and where its closed-form
-variances come from. ``ESTIMATORS`` lists them by name. A config's ``_target_`` names the
-``Estimator`` itself (``reparam_opt.estimators.score``), so a new estimator is a function, its
-entry in ``ESTIMATORS`` and a YAML file in ``conf/estimator/``. The terms and their variances are
-derived in docs/maths.md.
+``@estimator(...)`` wraps the function in its ``Estimator`` (``estimator_spec.py``): what it
+costs in evaluations of f, the fewest samples it works with, how its in-step variance is
+estimated and where its closed-form variances come from. ``ESTIMATORS`` lists them by name. A
+config's ``_target_`` names the ``Estimator`` itself (``reparam_opt.estimators.score``), so a new
+estimator is a function, its entry in ``ESTIMATORS`` and a YAML file in ``conf/estimator/``. The
+terms and their variances are derived in docs/maths.md.
 
 The sampling estimators differentiate with torch autograd, never a hand-written f', so a new
 cost is one function. Per-sample terms come from a leaf per sample: pathwise differentiates
@@ -23,151 +27,24 @@ per-sample view of s for the scale (``reparam_opt/sampling.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.distributions import Uniform, Weibull
 
 from reparam_opt import control_variates, discrete, sampling, separable
-from reparam_opt.bernoulli import BernoulliQ
+from reparam_opt.estimator_spec import (
+    Estimator,
+    estimator,
+    no_closed_form,
+    no_scale_variance,
+    no_variance,
+    sample_variance_of_mean,
+)
 from reparam_opt.gaussian import Gaussian
 from reparam_opt.objectives import Objective
 
-#: The per-sample terms of one estimator: ``(cost, q, n_samples) -> [replicates, n_samples, P]``.
-TermsFn = Callable[[Objective, Gaussian, int], Tensor]
-
-#: A closed-form variance rule: ``(estimator, cost, μ, σ, n) -> Tensor | None``, per coordinate of μ.
-ClosedForm = Callable[["Estimator", Objective, Tensor, "Tensor | float", int], "Tensor | None"]
-
-
-def sample_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor:
-    """Per replicate and parameter, the in-step estimate of Var(mean of n terms): sample variance / n.
-
-    ``terms`` are [..., n, P]. ``mean`` (their mean over the samples, if the caller has it) saves a
-    pass; the sample variance is a norm of the centred terms, several times faster than
-    ``Tensor.var`` on the CPU.
-    """
-    n = terms.shape[-2]
-    mean = terms.mean(-2) if mean is None else mean
-    return torch.linalg.vector_norm(terms - mean.unsqueeze(-2), dim=-2).square() / (n * (n - 1))
-
-
-def independent_terms(
-    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, n: int
-) -> Tensor | None:
-    """Independent terms: one term's variance per coordinate, from the cost's closed forms if it has them."""
-    return separable.coordinate_variances(estimator.name, cost, mu, sigma)
-
-
-def independent_scale_terms(
-    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
-) -> Tensor | None:
-    """One s-term's variance, summed over scale coordinates, where the cost gives it."""
-    return separable.scale_variance(estimator.name, cost, mu, sigma, learned)
-
-
-@dataclass(frozen=True)
-class Estimator:
-    """An estimator's terms functions, one per family it applies to, and what the rest of the
-    project needs to know about it."""
-
-    #: The terms on the Gaussian family, or None where it does not apply there.
-    terms: TermsFn | None
-    #: Evaluations of f per sample term (0 for ``exact``, which uses the closed form).
-    f_evals_per_sample: int
-    #: The fewest samples per estimate it works with (2 for a leave-one-out baseline).
-    min_samples: int = 1
-    #: The in-step estimate of Var(mean of the terms), per replicate and parameter.
-    variance_of_mean: Callable[[Tensor, Tensor | None], Tensor] = sample_variance_of_mean
-    #: n × Var(the n-sample estimate of ∇_μ) in closed form, per coordinate of μ.
-    closed_form: ClosedForm = independent_terms
-    #: The same for the s-terms, summed over scale coordinates: ``(estimator, cost, μ, σ, learned)``.
-    scale_closed_form: Callable[..., Tensor | None] = independent_scale_terms
-    #: Its f-evaluations are per coordinate of μ (and again per coordinate of a learned scale).
-    per_coordinate: bool = False
-    #: The terms on the Bernoulli family (``reparam_opt/discrete.py``), which may take options
-    #: such as a temperature ``tau`` from the estimator's config.
-    bernoulli: Callable[..., Tensor] | None = None
-    #: Why it does not apply to the Bernoulli family, and what to use instead.
-    not_discrete: str = "it has no version for a discrete b"
-    #: Its name, where it has no Gaussian terms function to take it from.
-    label: str = ""
-    #: It keeps state across the steps of a run (say, a moving average), one entry per replicate,
-    #: in the ``state`` dict the loop makes afresh for every run and passes to every call.
-    stateful: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.label or self.terms.__name__
-
-    def applies_to(self, family: str) -> bool:
-        return (self.terms if family == "gaussian" else self.bernoulli) is not None
-
-    def refusal(self, family: str) -> str:
-        """The one line for this estimator on a family it does not apply to."""
-        if family == "bernoulli":
-            return (
-                f"bad value estimator={self.name}: it does not apply to family=bernoulli, "
-                f"since {self.not_discrete}"
-            )
-        return f"bad value estimator={self.name}: it applies to family=bernoulli only, b in {{0, 1}}"
-
-    def __call__(
-        self, cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, state: dict | None = None, **options
-    ) -> Tensor:
-        if isinstance(q, BernoulliQ):
-            if self.bernoulli is None:
-                raise ValueError(self.refusal("bernoulli"))
-            if self.stateful:
-                options["state"] = state
-            return self.bernoulli(cost, q, n_samples, **options)
-        if self.terms is None:
-            raise ValueError(self.refusal("gaussian"))
-        return self.terms(cost, q, n_samples)
-
-    def closed_form_variance(
-        self, cost: Objective, mu: Tensor, sigma: Tensor | float, n_samples: int = 1
-    ) -> Tensor | None:
-        """n × Var(the n-sample estimate of ∇_μ) at μ [..., D], summed over coordinates: [...].
-
-        The sum is the trace of the estimate's covariance. For independent terms this is the
-        variance of one term, whatever n; the leave-one-out terms are correlated and their figure
-        depends on n. None without a closed form.
-        """
-        per_coordinate = self.closed_form(self, cost, mu, sigma, n_samples)
-        return None if per_coordinate is None else per_coordinate.sum(-1)
-
-    def closed_form_scale_variance(
-        self, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
-    ) -> Tensor | None:
-        """n × Var(the n-sample estimate of ∇_s), summed over scale coordinates, or None."""
-        return self.scale_closed_form(self, cost, mu, sigma, learned)
-
-    def f_evals_per_step(self, n_samples: int, dim: int = 1, learned_scale: bool = False) -> int:
-        """Evaluations of f per replicate per step."""
-        if not self.per_coordinate:
-            return self.f_evals_per_sample * n_samples
-        return self.f_evals_per_sample * n_samples * dim * (2 if learned_scale else 1)
-
-
-def estimator(**spec) -> Callable[[TermsFn], Estimator]:
-    """Make a terms function into its ``Estimator``: ``@estimator(f_evals_per_sample=1)``."""
-    return lambda terms: Estimator(terms, **spec)
-
-
-# Where the other estimators' closed-form variances come from.
-
-
-def no_variance(estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, *_) -> Tensor:
-    return torch.zeros_like(mu)
-
-
-def no_scale_variance(
-    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
-) -> Tensor | None:
-    return None if learned == "fixed" else torch.zeros_like(mu[..., 0])
+__all__ = ["ESTIMATORS", "Estimator", "estimator", "sample_variance_of_mean"]
 
 
 def leave_one_out(
@@ -178,10 +55,6 @@ def leave_one_out(
         return None
     v_score = score.closed_form(score, cost, mu, sigma, 1)
     return None if v_score is None else separable.leave_one_out_variances(v_score, cost, mu, sigma, n)
-
-
-def no_closed_form(*_) -> None:
-    return None
 
 
 # The estimators.

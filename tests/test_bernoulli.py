@@ -372,3 +372,24 @@ def test_bernoulli_table_command(tmp_path: Path) -> None:
     text = command("-m", "reparam_opt.bernoulli_table", "--replicates", "4000", "--theta", "0", cwd=ROOT)
     rows = [line for line in text.splitlines() if line.startswith("| 0 | ")]
     assert len(rows) == 8 and "| concrete | 0.5 |" in text and "-0.596" in text
+
+
+@pytest.mark.slow
+def test_relax_toy_preset_runs_and_summarises(tmp_path: Path) -> None:
+    """The preset through the real command, shortened: every arm finishes and the summary reports
+    the exact loss, with the figure's log-variance panel fed."""
+    from tests.conftest import run_train, scalars
+
+    result = run_train(
+        "-m",
+        "+experiment=relax_toy",
+        "steps=60",
+        "replicates=4",
+        "seed=0",
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = (tmp_path / "summary.md").read_text()
+    assert "final_objective" in text and text.count("| arm=") == 10
+    assert "grad/log_variance" in scalars(next(tmp_path.glob("+arm=relax*")))
