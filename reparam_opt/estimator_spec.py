@@ -154,3 +154,17 @@ def no_scale_variance(
 
 def no_closed_form(*_) -> None:
     return None
+
+
+def discrete_only(
+    terms: Callable[..., Tensor], f_evals_per_sample: int = 1, stateful: bool = False
+) -> Estimator:
+    """An estimator of the Bernoulli family only, named after its terms function."""
+    return Estimator(
+        None,
+        f_evals_per_sample,
+        closed_form=no_closed_form,
+        bernoulli=terms,
+        label=terms.__name__,
+        stateful=stateful,
+    )

@@ -35,6 +35,7 @@ from torch.distributions import Uniform, Weibull
 from reparam_opt import control_variates, discrete, sampling, separable
 from reparam_opt.estimator_spec import (
     Estimator,
+    discrete_only,
     estimator,
     no_closed_form,
     no_scale_variance,
@@ -175,47 +176,14 @@ def measure_valued(cost: Objective, q: Gaussian, n_samples: int) -> Tensor:
         return torch.cat([terms, scale_terms], dim=-1)
 
 
-#: Relaxed estimators for a discrete b, with their temperature τ (``estimator.tau``).
-concrete = Estimator(
-    None, f_evals_per_sample=1, closed_form=no_closed_form, bernoulli=discrete.concrete, label="concrete"
-)
-straight_through = Estimator(
-    None,
-    f_evals_per_sample=1,
-    closed_form=no_closed_form,
-    bernoulli=discrete.straight_through,
-    label="straight_through",
-)
-
-#: REINFORCE with a moving-average baseline (``estimator.decay``), its state per replicate.
-score_ema = Estimator(
-    None,
-    f_evals_per_sample=1,
-    closed_form=no_closed_form,
-    bernoulli=discrete.score_ema,
-    label="score_ema",
-    stateful=True,
-)
-
-#: REBAR: η and τ fixed, or learned (``estimator.learn``); three evaluations of f per sample.
-rebar = Estimator(
-    None,
-    f_evals_per_sample=3,
-    closed_form=no_closed_form,
-    bernoulli=control_variates.rebar,
-    label="rebar",
-    stateful=True,
-)
-
-#: RELAX: a learned control variate, one small network per replicate; one evaluation of f per sample.
-relax = Estimator(
-    None,
-    f_evals_per_sample=1,
-    closed_form=no_closed_form,
-    bernoulli=control_variates.relax,
-    label="relax",
-    stateful=True,
-)
+#: The Bernoulli family's own estimators: the relaxations at temperature ``estimator.tau``;
+#: REINFORCE with a moving-average baseline (``estimator.decay``); REBAR, η and τ fixed or learned
+#: (``estimator.learn``), with three evaluations of f per sample; RELAX, one small network per replicate.
+concrete = discrete_only(discrete.concrete)
+straight_through = discrete_only(discrete.straight_through)
+score_ema = discrete_only(discrete.score_ema, stateful=True)
+rebar = discrete_only(control_variates.rebar, f_evals_per_sample=3, stateful=True)
+relax = discrete_only(control_variates.relax, stateful=True)
 
 #: The registry: every estimator by name, in the order tables and figures list them.
 ESTIMATORS: dict[str, Estimator] = {
