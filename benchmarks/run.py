@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 
 import torch
 
@@ -102,13 +103,20 @@ def main() -> None:
         help="keep: glibc reuses freed blocks, as train.py sets it (default); default: glibc's own",
     )
     args = parser.parse_args()
+    for name in ("repeats", "sweep_repeats", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            sys.exit(f"bad value --{name.replace('_', '-')}={value}: must be an integer >= 1")
     use_threads(args.threads)
     kept = args.heap == "keep" and keep_freed_memory()
-    print(f"machine: {machine()}; repeats: {args.repeats}; heap: {'kept' if kept else 'glibc defaults'}")
     chosen = {name.strip() for name in args.only.split(",")}
     unknown = chosen - {"B1", "B2", "B3", "B4", "memory"}
     if unknown:
-        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from B1,B2,B3,B4,memory")
+        sys.exit(
+            f"bad value --only={args.only}: {', '.join(sorted(unknown))} unknown; "
+            "choose from B1,B2,B3,B4,memory"
+        )
+    print(f"machine: {machine()}; repeats: {args.repeats}; heap: {'kept' if kept else 'glibc defaults'}")
     for name, bench in (("B1", b1), ("B2", b2), ("B3", b3)):
         if name in chosen:
             bench(args.repeats)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import sys
 
 import numpy as np
 import torch
@@ -141,7 +142,13 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(bias_table(args.theta or [0.0, -1.0], args.t, args.replicates, args.seed))
+    thetas = args.theta or [0.0, -1.0]
+    if not all(math.isfinite(v) for v in [*thetas, args.t]):
+        sys.exit(f"bad value --theta={thetas} or --t={args.t}: must be finite numbers")
+    if args.replicates < 2:
+        sys.exit(f"bad value --replicates={args.replicates}: must be an integer >= 2")
+    args.theta = thetas
+    print(bias_table(args.theta, args.t, args.replicates, args.seed))
     print()
     print(temperature_table(args.t, args.replicates, args.seed))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 import torch
 
@@ -79,7 +80,23 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    problem = bad_argument(args)
+    if problem:
+        sys.exit(problem)
     print(table(args.theta, args.sigma, args.n_samples, args.replicates, args.seed))
+
+
+def bad_argument(args: argparse.Namespace) -> str | None:
+    """The one line for the first argument outside what is allowed, or None."""
+    if not math.isfinite(args.theta):
+        return f"bad value --theta={args.theta}: must be a finite number"
+    if not (math.isfinite(args.sigma) and args.sigma > 0):
+        return f"bad value --sigma={args.sigma}: must be a finite number > 0"
+    if args.n_samples < 2:
+        return f"bad value --n-samples={args.n_samples}: must be an integer >= 2 (the leave-one-out baseline)"
+    if args.replicates < 2:
+        return f"bad value --replicates={args.replicates}: must be an integer >= 2"
+    return None
 
 
 if __name__ == "__main__":

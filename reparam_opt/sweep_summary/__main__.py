@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from reparam_opt.sweep_summary.report import write_report
@@ -13,11 +14,14 @@ def main() -> None:
     parser.add_argument("sweep_dir", type=Path)
     args = parser.parse_args()
     if not args.sweep_dir.is_dir():
-        parser.error(
-            f"{args.sweep_dir} is not a directory; expected a sweep dir like outputs/multirun/<date>/<time>"
+        sys.exit(
+            f"bad value SWEEP_DIR={args.sweep_dir}: not a directory; "
+            "expected a sweep dir like outputs/multirun/<date>/<time>"
         )
-    write_report(args.sweep_dir)
+    failed = write_report(args.sweep_dir)
     print(args.sweep_dir / "summary.md")
+    if failed:  # as the end-of-sweep callback does: a sweep with a failed job is not a success
+        sys.exit(f"{len(failed)} sweep job(s) failed; see {args.sweep_dir / 'summary.md'}")
 
 
 if __name__ == "__main__":

@@ -72,15 +72,41 @@ def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
 
 
 def check(cfg: DictConfig) -> None:
-    """Reject bad input with one line naming the key and what is allowed."""
+    """Reject bad input with one line naming the key and what is allowed, before any work."""
     if not cfg.estimators:
         raise ValueError("no estimators to compare; add one with +estimator@estimators.<name>=<name>")
+    for key, node in cfg.estimators.items():
+        try:
+            estimator = estimator_of(node)
+        except ValueError as error:
+            raise ValueError(f"estimators.{key}: {error}") from None
+        if not estimator.applies_to("gaussian"):
+            raise ValueError(
+                f"bad value estimators.{key}={estimator.name}: the study is of the Gaussian family"
+            )
+    objective = instantiate(cfg.objective)
+    if objective.family != "gaussian":
+        raise ValueError(f"bad value objective={objective.name}: the study is of the Gaussian family")
+    objective.validate()  # its own parameters, say k > 0 for cosine: one line naming them
     if cfg.repetitions < 5:
         raise ValueError(f"repetitions={cfg.repetitions} is too few; the interval needs at least 5")
     if not 0 < cfg.confidence < 1:
         raise ValueError(f"confidence={cfg.confidence} must lie strictly between 0 and 1")
-    if cfg.sigma <= 0:
-        raise ValueError(f"sigma={cfg.sigma} must be positive")
+    if not math.isfinite(cfg.theta):
+        raise ValueError(f"bad value theta={cfg.theta}: must be a finite number")
+    if not (math.isfinite(cfg.sigma) and cfg.sigma > 0):
+        raise ValueError(f"bad value sigma={cfg.sigma}: must be a finite number > 0")
+    if cfg.n_samples < 1:
+        raise ValueError(f"bad value n_samples={cfg.n_samples}: must be an integer >= 1")
+    if cfg.chunk_elements < 1:
+        raise ValueError(
+            f"bad value chunk_elements={cfg.chunk_elements}: must be an integer >= 1 (terms held at once)"
+        )
+    bad = [v for v in cfg.sweep.points if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"bad value sweep.points={bad}: must be finite numbers")
+    if cfg.sweep.parameter == "sigma" and any(v <= 0 for v in cfg.sweep.points):
+        raise ValueError(f"bad value sweep.points={list(cfg.sweep.points)}: σ must be > 0")
     if cfg.dtype not in DTYPES:
         raise ValueError(f"dtype={cfg.dtype} is not allowed; use one of {', '.join(DTYPES)}")
     if not cfg.sweep.points:

@@ -1,0 +1,97 @@
+"""Every entry point besides train.py answers a bad value with one line and a non-zero exit, before any
+work: the variance study, ``pair_table``, ``bernoulli_table``, ``sweep_summary`` and ``benchmarks.run``
+(docs/reference.md, "Bad input"). In-process where the check is a function; through the real
+command for the exit code and the absence of a traceback or a tensor dump."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reparam_opt.pair_table import bad_argument
+from reparam_opt.variance.config import register_variance_configs
+from reparam_opt.variance.study import study
+from tests.conftest import ROOT, compose_config
+
+register_variance_configs()
+
+VARIANCE_ROWS = [
+    ("theta=nan", "bad value theta=nan: must be a finite number"),
+    ("theta=inf", "bad value theta=inf: must be a finite number"),
+    ("sigma=nan", "bad value sigma=nan: must be a finite number > 0"),
+    ("n_samples=0", "bad value n_samples=0: must be an integer >= 1"),
+    ("chunk_elements=0", "bad value chunk_elements=0: must be an integer >= 1 (terms held at once)"),
+    ("sweep=theta sweep.points=[1,nan]", "bad value sweep.points=[nan]: must be finite numbers"),
+    (
+        "+estimator@estimators.c=concrete",
+        "bad value estimators.c=concrete: the study is of the Gaussian family",
+    ),
+    ("objective=target", "bad value objective=target: the study is of the Gaussian family"),
+    (
+        "objective=cosine objective.k=0",
+        "objective.k=0.0 is not allowed for objective=cosine: k must be a finite number > 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "line"), [row for row in VARIANCE_ROWS if row[1] is not None])
+def test_variance_study_rejects_each_bad_value(overrides: str, line: str) -> None:
+    with pytest.raises(ValueError) as error:
+        study(compose_config("variance", *overrides.split()))
+    assert str(error.value) == line
+
+
+PAIR_TABLE_ROWS = [
+    ({"theta": float("nan")}, "bad value --theta=nan: must be a finite number"),
+    ({"sigma": 0.0}, "bad value --sigma=0.0: must be a finite number > 0"),
+    ({"n_samples": 1}, "bad value --n-samples=1: must be an integer >= 2 (the leave-one-out baseline)"),
+    ({"replicates": 1}, "bad value --replicates=1: must be an integer >= 2"),
+]
+
+
+@pytest.mark.parametrize(("change", "line"), PAIR_TABLE_ROWS)
+def test_pair_table_rejects_each_bad_argument(change: dict, line: str) -> None:
+    args = argparse.Namespace(theta=1.0, sigma=1.0, n_samples=10, replicates=100, seed=0)
+    assert bad_argument(args) is None
+    assert bad_argument(argparse.Namespace(**{**vars(args), **change})) == line
+
+
+COMMANDS = [
+    (["-m", "reparam_opt.variance", "theta=nan"], "error: bad value theta=nan: must be a finite number"),
+    (
+        ["-m", "reparam_opt.variance", "chunk_elements=0"],
+        "error: bad value chunk_elements=0: must be an integer >= 1 (terms held at once)",
+    ),
+    (["-m", "reparam_opt.pair_table", "--theta", "nan"], "bad value --theta=nan: must be a finite number"),
+    (
+        ["-m", "reparam_opt.bernoulli_table", "--replicates", "1"],
+        "bad value --replicates=1: must be an integer >= 2",
+    ),
+    (
+        ["-m", "reparam_opt.sweep_summary", "no/such/dir"],
+        "bad value SWEEP_DIR=no/such/dir: not a directory; "
+        "expected a sweep dir like outputs/multirun/<date>/<time>",
+    ),
+    (["-m", "benchmarks.run", "--repeats", "0"], "bad value --repeats=0: must be an integer >= 1"),
+    (
+        ["-m", "benchmarks.run", "--only", "B9"],
+        "bad value --only=B9: B9 unknown; choose from B1,B2,B3,B4,memory",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "line"), COMMANDS)
+def test_each_command_exits_non_zero_with_one_line(tmp_path: Path, args: list[str], line: str) -> None:
+    extra = [f"hydra.run.dir={tmp_path / 'run'}"] if "reparam_opt.variance" in args else []
+    result = subprocess.run(
+        [sys.executable, *args, *extra], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert [text for text in result.stderr.splitlines() if text.strip()] == [line]
+    assert "Traceback" not in result.stderr and "nan, nan" not in result.stdout
+    assert not (tmp_path / "run" / "variance.csv").exists()
