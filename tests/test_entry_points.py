@@ -95,3 +95,51 @@ def test_each_command_exits_non_zero_with_one_line(tmp_path: Path, args: list[st
     assert [text for text in result.stderr.splitlines() if text.strip()] == [line]
     assert "Traceback" not in result.stderr and "nan, nan" not in result.stdout
     assert not (tmp_path / "run" / "variance.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_with_sigkill_is_summarised_as_failed(tmp_path: Path) -> None:
+    """A real ``kill -9`` of a running sweep leaves its running job without summary.json: the
+    summary command lists it as probably killed and exits 1."""
+    import os
+    import signal
+    import time
+
+    sweep = tmp_path / "sweep"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "-m",
+            "estimator=score,pathwise",
+            "steps=10000000",
+            "replicates=1",
+            "log_every=100000",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(sweep.glob("*/.hydra/overrides.yaml")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # the job is in its loop
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert not list(sweep.glob("*/summary.json"))
+    result = subprocess.run(
+        [sys.executable, "-m", "reparam_opt.sweep_summary", str(sweep)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()  # one line per failed job, then the verdict
+    assert len(lines) == 2 and "the job was probably killed" in lines[0]
+    assert lines[1] == f"1 sweep job(s) failed; see {sweep / 'summary.md'}"
+    assert "the job was probably killed" in (sweep / "summary.md").read_text()

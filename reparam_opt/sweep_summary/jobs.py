@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 #: The override that tells repeats of one configuration apart.
 SEED_KEY = "seed"
+#: What a job directory without summary.json means: a job that cannot save itself (SIGKILL, the
+#: OOM killer) leaves Hydra's .hydra/ and no summary.json; every other ending writes one.
+KILLED = "no summary.json: the job was probably killed (SIGKILL or the OOM killer), or is still running"
 #: Statuses of a job that ran to its end (``diverged``: every replicate did); any other is a failure.
 FINISHED = ("completed", "diverged")
 #: The scalar series the comparison figure draws, each a median over a configuration's seeds.
@@ -99,7 +102,7 @@ def read_job(path: Path) -> Job:
     overrides = {o.get_key_element().lstrip("+~"): o.get_value_element_as_str() for o in parsed}
     summary_path = path / "summary.json"
     if not summary_path.exists():
-        return Job(path, overrides, None, "no summary.json")
+        return Job(path, overrides, None, KILLED)
     try:
         summary = json.loads(summary_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
