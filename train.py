@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -31,16 +32,30 @@ def main(cfg: DictConfig) -> float | None:
         keep_freed_memory()  # a step's temporaries are reused, not page-faulted in anew each step
         summary = train(cfg, run_dir)
     except Exception as err:
+        # Any failure (a bad value, an out-of-memory error) is recorded in summary.json as
+        # "failed" with its one line; what was logged before it is already on disk (train()).
+        summary = record_failure(run_dir / "summary.json", cfg, err)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
-            raise  # a single run: Hydra prints the one-line error and exits 1
-        # One failed job must not cost the sweep its other jobs or its summary: record the
-        # failure; the sweep-summary callback lists it and makes the sweep exit non-zero.
+            if isinstance(err, CompactHydraException):
+                raise  # Hydra prints its message as one line and exits 1
+            sys.exit(f"error: {summary['error']}")  # one line and exit 1, no traceback
+        # One failed job must not cost the sweep its other jobs or its summary: the
+        # sweep-summary callback lists it and makes the sweep exit non-zero.
         log.error("job failed: %s", err)
-        summary = write_failure(run_dir / "summary.json", cfg, err)
     print(one_line(summary))
     if code := exit_code(summary):  # interrupted: 130 (SIGINT) or 143 (SIGTERM), after saving
         sys.exit(code)
     return None if cfg.return_metric is None else sweep_value(summary, cfg.return_metric)
+
+
+def record_failure(path: Path, cfg: DictConfig, err: Exception) -> dict:
+    """summary.json for a failed job; if even that cannot be written (a full disk, a vanished
+    directory), say so in one line and go on with the summary in memory."""
+    try:
+        return write_failure(path, cfg, err)
+    except OSError as write_error:
+        log.error("could not write %s: %s", path, write_error)
+        return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
 
 
 if __name__ == "__main__":

@@ -143,3 +143,24 @@ def test_a_sweep_killed_with_sigkill_is_summarised_as_failed(tmp_path: Path) -> 
     assert len(lines) == 2 and "the job was probably killed" in lines[0]
     assert lines[1] == f"1 sweep job(s) failed; see {sweep / 'summary.md'}"
     assert "the job was probably killed" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_failure_inside_train_is_recorded_with_one_line(tmp_path: Path, multirun: bool) -> None:
+    """An out-of-memory error at step 3 leaves summary.json "failed" with the error's line, the
+    steps logged before it in the event file, and exit 1 with that line (a single run as a sweep)."""
+    import json
+
+    from tests.conftest import run_train, scalars
+
+    mode = ["-m", f"hydra.sweep.dir={tmp_path}"] if multirun else [f"hydra.run.dir={tmp_path}"]
+    result = run_train(*mode, "estimator._target_=tests.failing.exhausts", "log_every=1", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    run_dir = next(tmp_path.glob("*/")) if multirun else tmp_path
+    summary = json.loads((run_dir / "summary.json").read_text())
+    line = "RuntimeError: CUDA out of memory. Tried to allocate 400.00 GiB"
+    assert (summary["status"], summary["error"]) == ("failed", line)
+    if not multirun:
+        assert [text for text in result.stderr.splitlines() if text.strip()] == [f"error: {line}"]
+    assert [step for step, _ in scalars(run_dir)["theta/mean"]] == [0, 1, 2]
