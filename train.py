@@ -50,12 +50,12 @@ def main(cfg: DictConfig) -> float | None:
 
 def record_failure(path: Path, cfg: DictConfig, err: Exception) -> dict:
     """summary.json for a failed job; if even that cannot be written (a full disk, a vanished
-    directory), say so in one line and go on with the summary in memory."""
+    directory), the error's line says so too, and the summary stays in memory."""
     try:
         return write_failure(path, cfg, err)
     except OSError as write_error:
-        log.error("could not write %s: %s", path, write_error)
-        return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        line = f"{type(err).__name__}: {err} (and {path} could not be written: {write_error})"
+        return {"status": "failed", "error": line}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""summary.json: written atomically, so a reader never sees half a file."""
+"""summary.json and the other result files: written atomically, so a reader never sees half a file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -16,13 +17,27 @@ from omegaconf import OmegaConf
 METRIC_KEYS = ("steps_to_tolerance", "final_rms_error", "stationary_rms", "path_length_ratio", "diverged")
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place.
+
+    A reader never sees half a file, and a write that fails (a full disk, a vanished directory)
+    leaves the previous file, if any, as it was and no temporary file behind; the OSError goes on.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
-    """Write to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".summary-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(summary, f, indent=2)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """summary.json, written atomically."""
+    write_atomically(path, json.dumps(summary, indent=2))
 
 
 def write_failure(path: Path, config: Any, error: BaseException) -> dict[str, Any]:

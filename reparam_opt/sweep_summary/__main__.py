@@ -18,7 +18,10 @@ def main() -> None:
             f"bad value SWEEP_DIR={args.sweep_dir}: not a directory; "
             "expected a sweep dir like outputs/multirun/<date>/<time>"
         )
-    failed = write_report(args.sweep_dir)
+    try:
+        failed = write_report(args.sweep_dir)
+    except OSError as error:
+        sys.exit(f"could not write the sweep summary in {args.sweep_dir}: {error}")
     print(args.sweep_dir / "summary.md")
     if failed:  # as the end-of-sweep callback does: a sweep with a failed job is not a success
         sys.exit(f"{len(failed)} sweep job(s) failed; see {args.sweep_dir / 'summary.md'}")

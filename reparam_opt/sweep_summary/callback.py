@@ -23,7 +23,11 @@ class SweepSummary(Callback):
         from reparam_opt.sweep_summary.report import write_report  # matplotlib only when a sweep ends
 
         sweep_dir = Path(config.hydra.sweep.dir)
-        failed = write_report(sweep_dir)
+        try:
+            failed = write_report(sweep_dir)
+        except OSError as error:  # a full disk, a vanished directory: one line, and the sweep fails
+            log.error("could not write the sweep summary in %s: %s", sweep_dir, error)
+            raise SystemExit(1) from None
         if failed:  # the summary is written; now the sweep reports its failures and exits 1
             log.error(
                 "%d sweep job(s) failed (%s); see %s",

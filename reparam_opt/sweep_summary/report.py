@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.summary import METRIC_KEYS
+from reparam_opt.summary import METRIC_KEYS, write_atomically
 from reparam_opt.sweep_summary.figure import comparison_figure
 from reparam_opt.sweep_summary.jobs import (
     ConfigCurves,
@@ -166,10 +167,11 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
         "diverged_total",
         "replicates_total",
     ]
-    with open(sweep_dir / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=ordered, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=ordered, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(sweep_dir / "summary.csv", table.getvalue())
     text = markdown(rows, failed, sweep_dir)
     steps = step_size_rows(groups, keys)
     if steps:
@@ -178,7 +180,7 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
             "per coordinate among those where no replicate diverged.\n\n"
             f"{best_step_table(steps)}\n\n![step sizes](step_sizes.png)\n"
         )
-    (sweep_dir / "summary.md").write_text(text)
+    write_atomically(sweep_dir / "summary.md", text)
 
     figure = comparison_figure(
         styled_curves(groups, keys),
