@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from reparam_opt.objectives import Objective
+
 
 def across_replicates(mu: Tensor, mu_star: float | None) -> dict[str, Tensor | None]:
     """The θ statistics that go to TensorBoard: μ [..., replicates, D] gives [...].
@@ -178,3 +180,29 @@ class MetricTracker:
             path_length_ratio=path_length_ratio,
             diverged=int((~alive).sum()),
         )
+
+
+def final_sigma(sigma: Tensor, star: float | None) -> dict[str, float | None]:
+    """A learned σ at the end, over the live replicates and coordinates given: its mean, 5% and 95%
+    quantiles and RMS error against σ* (where σ* exists), beside σ*."""
+    sigma = sigma.flatten()
+    keys = ("final_sigma_mean", "final_sigma_q05", "final_sigma_q95")
+    if sigma.numel() == 0:
+        return {"sigma_star": star, **dict.fromkeys(keys)}
+    q05, q95 = quantiles(sigma)
+    stats = {"sigma_star": star, **dict(zip(keys, map(finite_or_none, (sigma.mean(), q05, q95))))}
+    if star is not None:
+        stats["final_sigma_rms_error"] = finite_or_none((sigma - star).square().mean().sqrt())
+    return stats
+
+
+def final_loss(objective: Objective, theta: Tensor) -> dict[str, float | None]:
+    """The Bernoulli family at the end, over the live replicates' logits θ: the exact loss J(θ) and
+    p = σ(θ), means, and θ's median."""
+    if theta.numel() == 0:
+        return dict.fromkeys(("final_objective", "final_prob", "final_theta_median"))
+    return {
+        "final_objective": finite_or_none(objective.value(theta).mean()),
+        "final_prob": finite_or_none(torch.sigmoid(theta).mean()),
+        "final_theta_median": finite_or_none(theta.median()),
+    }

@@ -30,7 +30,7 @@ from reparam_opt.board import hparams_of, log_hparams, open_writer
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
 from reparam_opt.gaussian import Gaussian, GaussianFamily
-from reparam_opt.metrics import RunMetrics, finite_or_none, quantiles
+from reparam_opt.metrics import RunMetrics, final_loss, final_sigma
 from reparam_opt.objectives import Objective, Optimum, ShiftedSquare
 from reparam_opt.recorder import Recorder, Survivors
 from reparam_opt.runtime import StopRequest, progress_bar, stop_on_signals
@@ -239,8 +239,10 @@ def finish(
         **vars(metrics),
         "theta_star": run.theta_star,
         "objective_star": objective_star(run),
-        **(final_scale(run, alive) if family.learned else {}),
-        **(final_loss(run, alive) if family.name == "bernoulli" else {}),
+        **(final_sigma(family.sigma_of(run.theta.detach())[alive], run.sigma_star) if family.learned else {}),
+        **(
+            final_loss(run.objective, run.theta.detach()[alive][..., 0]) if family.name == "bernoulli" else {}
+        ),
         "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "threads": torch.get_num_threads(),
@@ -261,41 +263,6 @@ def objective_star(run: Run) -> float | None:
     mu = torch.full((family.dim,), optimum.theta, dtype=torch.float64)
     value = float(separable.value(run.objective, mu, sigma))
     return value - family.entropy_weight * family.entropy(sigma)
-
-
-def final_scale(run: Run, alive: Tensor) -> dict[str, Any]:
-    """σ at the end over the live replicates (mean, 5% and 95% quantiles, RMS error against σ*) and σ*."""
-    sigma = run.family.sigma_of(run.theta.detach())[alive].flatten()
-    star = run.sigma_star
-    if sigma.numel() == 0:
-        return {
-            "sigma_star": star,
-            "final_sigma_mean": None,
-            "final_sigma_q05": None,
-            "final_sigma_q95": None,
-        }
-    q05, q95 = quantiles(sigma)
-    stats = {
-        "sigma_star": star,
-        "final_sigma_mean": finite_or_none(sigma.mean()),
-        "final_sigma_q05": finite_or_none(q05),
-        "final_sigma_q95": finite_or_none(q95),
-    }
-    if star is not None:
-        stats["final_sigma_rms_error"] = finite_or_none((sigma - star).square().mean().sqrt())
-    return stats
-
-
-def final_loss(run: Run, alive: Tensor) -> dict[str, Any]:
-    """The exact loss J(θ) and p = σ(θ) at the end, means over the live replicates, and the median θ."""
-    theta = run.theta.detach()[alive][..., 0]
-    if theta.numel() == 0:
-        return dict.fromkeys(("final_objective", "final_prob", "final_theta_median"))
-    return {
-        "final_objective": finite_or_none(run.objective.value(theta).mean()),
-        "final_prob": finite_or_none(torch.sigmoid(theta).mean()),
-        "final_theta_median": finite_or_none(theta.median()),
-    }
 
 
 def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:
