@@ -1,15 +1,11 @@
-"""Cost functions f(x) and, where they exist, the closed forms of J, its gradient and variances.
+"""Cost functions f and, where they exist, the one-dimensional closed forms of J, J′, J″, E[f²] and
+the per-sample variances, applied coordinate by coordinate (``separable.py`` sums them in D dims).
 
-An objective is a callable f; everything else is optional. A method that returns ``None``
-means "no closed form", and the caller simply does not report the analytic value. An
-objective knows the moments of f that only it can know; how each estimator's variance follows
-from them is the estimator's business (``Estimator.closed_form_variance``). The formulas are
-derived in docs/maths.md and checked by quadrature in tests/test_estimator_pairs.py.
-
-The squares have every closed form. exp(−kx²) and cos(kx) are the non-polynomial costs where
-pathwise can lose (Mohamed, Rosca, Figurnov and Mnih 2020, JMLR, §3); with a = 1 + 4kσ² and
-b = 1 + 2kσ² below. The measure-valued variance on those two needs Dawson's integral (cosine) or
-the error function (bump), so it has no closed form here.
+A method that returns ``None`` means "no closed form": the caller reports no analytic value. How
+each estimator's variance follows from these moments is the estimator's business. The squares
+have every closed form; exp(−kx²) and cos(kx) are where pathwise can lose (Mohamed et al. 2020,
+§3; a = 1 + 4kσ², b = 1 + 2kσ² below), and their measure-valued variance has no closed form here.
+Formulas: docs/maths.md; checked by quadrature in tests/test_estimator_pairs.py.
 """
 
 from __future__ import annotations

@@ -31,6 +31,17 @@ def average(values: Tensor) -> Tensor:
     return values.flatten(-2).mean(-1)
 
 
+def theta_scalars(
+    mu: Tensor, mu_star: float | None, replicate0: Tensor | None, diverged: Tensor
+) -> dict[str, Tensor | None]:
+    """What every family logs of θ: replicate 0, the diverged count, the statistics across replicates."""
+    return {
+        "theta/replicate0": replicate0,  # None once replicate 0 diverged: a diverged θ is never plotted
+        "theta/diverged": diverged,
+        **across_replicates(mu, mu_star),
+    }
+
+
 @dataclass(frozen=True)
 class StepScalars:
     """The per-step scalars of one run: what they are measured against, and how to compute them."""
@@ -61,9 +72,7 @@ class StepScalars:
         exact = self.objective.grad(mu, sigma)
         analytic = self.estimator.closed_form_variance(self.objective, mu, sigma, n)
         scalars = {
-            "theta/replicate0": replicate0,  # None once replicate 0 diverged: a diverged θ is never plotted
-            "theta/diverged": diverged,
-            **across_replicates(mu, self.theta_star),
+            **theta_scalars(mu, self.theta_star, replicate0, diverged),
             "objective/mean": None if value is None else value.mean(-1),
             "grad/mean": average(family.loc(grad)),
             "grad/exact": None if exact is None else average(exact),
@@ -88,9 +97,7 @@ class StepScalars:
         analytic = self.family.closed_form_variance(self.estimator.name, objective, theta, n)
         in_step = None if variance is None else variance[..., 0].mean(-1)
         return {
-            "theta/replicate0": replicate0,
-            "theta/diverged": diverged,
-            **across_replicates(theta, None),
+            **theta_scalars(theta, None, replicate0, diverged),
             "prob/mean": average(theta.sigmoid()),
             "objective/mean": objective.value(theta)[..., 0].mean(-1),
             "grad/mean": average(grad),

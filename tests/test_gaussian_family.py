@@ -18,8 +18,6 @@ Every draw has a fixed seed, so each test is deterministic.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -27,137 +25,22 @@ from torch.distributions import Normal
 
 from reparam_opt import estimators, separable
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.gaussian import Gaussian, GaussianFamily, at_point
-from reparam_opt.objectives import ShiftedSquare
+from reparam_opt.gaussian import GaussianFamily, at_point
 from tests.closed_forms import gaussian_grid
-
-Z = 4.0  # standard errors allowed; with a fixed seed the test is deterministic
-DTYPE = torch.float64
-K = 0.5
-COST = ShiftedSquare(K)
-DIMS = [1, 3, 10]
-SCALES = ["fixed", "shared", "diagonal"]
-LEARNED = ["shared", "diagonal"]
-N_SAMPLES = 10  # per replicate, for the estimators with independent terms
-LOO_N = 3  # per replicate for the leave-one-out baseline in the mean test
-
-
-# The test point, and draws at it.
-
-
-def point(dim: int, scale: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """μ [D] and σ [D] of the test point.
-
-    μ_i runs from −0.3 to 1.3, so d_i = μ_i − k from −0.8 to 0.8 (d = −0.8 in D = 1; in D = 3 the
-    middle coordinate sits at d = 0). σ is 0.8 in every coordinate unless the scale is diagonal,
-    where σ_i runs from 0.6 to 1.2.
-    """
-    mu = torch.linspace(-0.3, 1.3, dim, dtype=DTYPE)
-    if scale == "diagonal":
-        return mu, torch.linspace(0.6, 1.2, dim, dtype=DTYPE)
-    return mu, torch.full((dim,), 0.8, dtype=DTYPE)
-
-
-def sigma_arg(sigma: torch.Tensor, scale: str) -> torch.Tensor | float:
-    """σ as the closed forms take it: a float when fixed, [1] when shared, [D] when diagonal."""
-    if scale == "fixed":
-        return float(sigma[0])
-    return sigma[:1] if scale == "shared" else sigma
-
-
-def gaussian(dim: int, scale: str, replicates: int) -> Gaussian:
-    """q at the test point for every replicate, built directly (at_point has equal μ_i and σ_i)."""
-    mu, sigma = point(dim, scale)
-    loc = mu.expand(replicates, dim).clone()
-    if scale == "fixed":
-        return Gaussian(loc, torch.tensor(float(sigma[0]), dtype=DTYPE))
-    width = 1 if scale == "shared" else dim
-    return Gaussian(loc, sigma[:width].expand(replicates, width).clone(), scale)
-
-
-def sample_size(name: str, dim: int) -> int:
-    """Per-sample terms drawn per test: fewer where a term costs D evaluations of f (measure-valued)."""
-    if dim == 10:
-        return 20_000 if name == "measure_valued" else 60_000
-    return 1_000_000 if dim == 1 else 300_000
-
-
-def draw(name: str, dim: int, scale: str, replicates: int, n: int, seed: int = 0) -> torch.Tensor:
-    """Terms [replicates, n, P] of estimator ``name`` at the test point."""
-    torch.manual_seed(seed)
-    return ESTIMATORS[name](COST, gaussian(dim, scale, replicates), n)
-
-
-# REFERENCE.md's formulas, written out independently of the code.
-
-
-def others(values: torch.Tensor) -> torch.Tensor:
-    """Σ_{j≠i} values_j, per coordinate."""
-    return values.sum(-1, keepdim=True) - values
-
-
-def reference_mu_variances(name: str, d: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Variance of one μ-term, per coordinate (REFERENCE: "Per-sample variances", "D dimensions",
-    and "Learnable scale" for a diagonal scale)."""
-    s2, d2 = sigma.square(), d.square()
-    if name == "pathwise":
-        return 4.0 * s2
-    if name == "measure_valued":
-        return 4.0 * d2 * (4.0 - math.pi) / math.pi
-    if name == "score":
-        a, b = others(d2 + s2), others(4.0 * d2 * s2 + 2.0 * s2.square())
-        return d2.square() / s2 + 14.0 * d2 + 15.0 * s2 + (2.0 * a * (d2 + 3.0 * s2) + a.square() + b) / s2
-    if name == "exact":
-        return torch.zeros_like(d)
-    raise ValueError(name)
-
-
-def reference_shared_score_mu_variances(d: torch.Tensor, sigma: float) -> torch.Tensor:
-    """REFERENCE "D dimensions": Var h_i = r²/σ² + 2(D+4)r + 4d_i² + (D+2)(D+4)σ², one σ."""
-    dim, r, s2 = d.shape[-1], d.square().sum(), sigma**2
-    return r**2 / s2 + 2 * (dim + 4) * r + 4 * d.square() + (dim + 2) * (dim + 4) * s2
-
-
-def reference_scale_variances(
-    name: str, d: torch.Tensor, sigma: torch.Tensor, scale: str
-) -> torch.Tensor | None:
-    """Variance of each s-term: [1] for a shared s (σ equal), [D] per coordinate; None without a formula."""
-    s2, d2, dim = sigma.square(), d.square(), d.shape[-1]
-    if name == "measure_valued":  # per coordinate 2dσM(1−U) + σ²M²(1−U²): E M² = 3, E M⁴ = 15
-        per_coordinate = 4.0 * d2 * s2 + 4.0 * s2.square()  # E(1−U)² = 1/3, E(1−U²)² = 8/15
-        return per_coordinate.sum().reshape(1) if scale == "shared" else per_coordinate
-    if scale == "shared":
-        r, s2 = d2.sum(), s2[0]
-        if name == "pathwise":
-            return (4.0 * s2 * r + 8.0 * dim * s2.square()).reshape(1)
-        if name == "score":
-            value = (
-                2 * dim * r**2
-                + 4 * (dim + 2) * (dim + 4) * s2 * r
-                + 2 * dim * (dim**2 + 12 * dim + 24) * s2**2
-            )
-            return value.reshape(1)
-    elif scale == "diagonal":
-        if name == "pathwise":
-            return 4.0 * d2 * s2 + 8.0 * s2.square()
-        if name == "score":
-            a, b = others(d2 + s2), others(4.0 * d2 * s2 + 2.0 * s2.square())
-            one_dim = 2.0 * d2.square() + 60.0 * d2 * s2 + 74.0 * s2.square()
-            return one_dim + 4.0 * a * (d2 + 5.0 * s2) + 2.0 * (a.square() + b)
-    if name == "exact":
-        return torch.zeros(1 if scale == "shared" else dim, dtype=d.dtype)
-    return None
-
-
-def exact_gradient(d: torch.Tensor, sigma: torch.Tensor, scale: str) -> torch.Tensor:
-    """∇ E_q f: 2d in μ; ∂/∂s_i = σ_i² · 2, summed for a shared s (REFERENCE: ∂J/∂s = 2Dσ²)."""
-    parts = [2.0 * d]
-    if scale == "shared":
-        parts.append((2.0 * sigma.square()).sum().reshape(1))
-    elif scale == "diagonal":
-        parts.append(2.0 * sigma.square())
-    return torch.cat(parts)
-
+from tests.gaussian_cases import (
+    COST,
+    DIMS,
+    DTYPE,
+    LEARNED,
+    SCALES,
+    K,
+    exact_gradient,
+    point,
+    reference_mu_variances,
+    reference_scale_variances,
+    reference_shared_score_mu_variances,
+    sigma_arg,
+)
 
 # 1. Exact algebra: the code's closed forms against REFERENCE.md and quadrature.
 
@@ -311,117 +194,6 @@ def test_leave_one_out_closed_form_matches_quadrature_in_d_dimensions(dim: int, 
     assert float(code) == pytest.approx(n * variance, rel=1e-10)
 
 
-# 2. Every estimator's terms are unbiased, in μ and in s.
-
-
-def mean_cases() -> list[tuple[str, int, str]]:
-    gaussian = [name for name, e in ESTIMATORS.items() if e.applies_to("gaussian")]
-    return [(name, dim, scale) for name in gaussian for dim in DIMS for scale in SCALES]
-
-
-@pytest.mark.parametrize("name,dim,scale", mean_cases())
-def test_terms_are_unbiased(name: str, dim: int, scale: str) -> None:
-    """The mean of each μ- and s-coordinate's terms is ∇J within 4 standard errors.
-
-    The standard error comes from REFERENCE's per-coordinate variance where there is one (score,
-    pathwise, measure-valued μ; score and pathwise s) and from the leave-one-out closed form
-    (checked against quadrature above) for the leave-one-out μ-terms. The leave-one-out and
-    measure-valued s-terms have no closed-form variance: their standard error is the sample's own,
-    from 20 000 or more independent units (the terms themselves for measure-valued; replicate
-    means for leave-one-out, whose terms are correlated within a replicate), so it is itself
-    known to within about 1–2%.
-    """
-    mu, sigma = point(dim, scale)
-    d, size = mu - K, sample_size(name, dim)
-    n = LOO_N if name == "score_baseline" else N_SAMPLES
-    terms = draw(name, dim, scale, size // n, n)
-    expected = exact_gradient(d, sigma, scale)
-    assert terms.shape == (size // n, n, expected.numel())
-    if name == "exact":
-        assert torch.equal(terms, terms[:1, :1].expand_as(terms))  # zero variance
-        torch.testing.assert_close(terms[0, 0], expected, rtol=1e-14, atol=1e-14)
-        return
-    replicate_means = terms.mean(-2)  # [R, P]: independent units whatever the estimator
-    mean = replicate_means.mean(0)
-    if name == "score_baseline":
-        # n·Var(mean of n), per coordinate: each replicate's mean has variance (this)/n.
-        loo = estimators.score_baseline
-        per_coordinate = loo.closed_form(loo, COST, mu, sigma_arg(sigma, scale), n)
-        mu_se = (per_coordinate / (n * replicate_means.shape[0])).sqrt()
-    else:
-        mu_se = (reference_mu_variances(name, d, sigma) / terms[..., 0].numel()).sqrt()
-    scale_variances = reference_scale_variances(name, d, sigma, scale)
-    if scale == "fixed":
-        se = mu_se
-    elif scale_variances is not None:
-        se = torch.cat([mu_se, (scale_variances / terms[..., 0].numel()).sqrt()])
-    else:
-        units = replicate_means if name == "score_baseline" else terms.reshape(-1, terms.shape[-1])
-        se = torch.cat([mu_se, units[:, dim:].std(0) / math.sqrt(units.shape[0])])
-    # 1e-12: float64 rounding, for the measure-valued terms at d_i = 0, which are 0 up to rounding.
-    z = (mean - expected).abs() / se
-    assert bool(((mean - expected).abs() < Z * se + 1e-12).all()), f"z-scores {z.tolist()}"
-
-
-# 3. Closed-form variances and covariances against Monte Carlo.
-
-
-def trace_and_se(units: torch.Tensor) -> tuple[float, float]:
-    """The sample covariance trace of independent rows [N, C], and its standard error from the sample.
-
-    trace = Σ_c Var_c = mean over rows of Y = ‖row − mean‖² (× N/(N−1)); the rows are independent,
-    so its standard error is std(Y)/√N, which estimates the fourth moments from the sample.
-    """
-    centred = units - units.mean(0)
-    y = centred.square().sum(-1)
-    size = units.shape[0]
-    return float(y.sum() / (size - 1)), float(y.std() / math.sqrt(size))
-
-
-def covariance_and_se(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per column, the sample covariance of a and b [N, C], and its standard error from the sample:
-    std(Y)/√N with Y = (a − ā)(b − b̄)."""
-    y = (a - a.mean(0)) * (b - b.mean(0))
-    size = a.shape[0]
-    return y.sum(0) / (size - 1), y.std(0) / math.sqrt(size)
-
-
-@pytest.mark.parametrize("name", ["score", "pathwise", "measure_valued"])
-@pytest.mark.parametrize("dim", DIMS)
-@pytest.mark.parametrize("scale", SCALES)
-def test_mu_trace_matches_monte_carlo(name: str, dim: int, scale: str) -> None:
-    mu, sigma = point(dim, scale)
-    terms = draw(name, dim, scale, sample_size(name, dim) // N_SAMPLES, N_SAMPLES, seed=1)
-    measured, se = trace_and_se(terms[..., :dim].reshape(-1, dim))
-    expected = float(ESTIMATORS[name].closed_form_variance(COST, mu, sigma_arg(sigma, scale), N_SAMPLES))
-    assert abs(measured - expected) < Z * se, (measured, expected, se)
-
-
-@pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("dim", DIMS)
-@pytest.mark.parametrize("scale", SCALES)
-def test_leave_one_out_trace_matches_monte_carlo(n: int, dim: int, scale: str) -> None:
-    """n × the trace of the covariance of the n-sample estimate, over independent replicates."""
-    mu, sigma = point(dim, scale)
-    replicates = 100_000 if dim < 10 else 25_000
-    estimate = draw("score_baseline", dim, scale, replicates, n, seed=2)[..., :dim].mean(-2)
-    measured, se = trace_and_se(estimate)
-    expected = float(estimators.score_baseline.closed_form_variance(COST, mu, sigma_arg(sigma, scale), n))
-    assert abs(n * measured - expected) < Z * n * se, (n * measured, expected, n * se)
-
-
-@pytest.mark.parametrize("name", ["score", "pathwise", "measure_valued"])
-@pytest.mark.parametrize("dim", DIMS)
-@pytest.mark.parametrize("scale", LEARNED)
-def test_scale_variance_matches_monte_carlo(name: str, dim: int, scale: str) -> None:
-    mu, sigma = point(dim, scale)
-    terms = draw(name, dim, scale, sample_size(name, dim) // N_SAMPLES, N_SAMPLES, seed=3)
-    s_terms = terms[..., dim:].reshape(-1, terms.shape[-1] - dim)
-    measured, se = trace_and_se(s_terms)
-    expected = float(ESTIMATORS[name].closed_form_scale_variance(COST, mu, sigma_arg(sigma, scale), scale))
-    assert abs(measured - expected) < Z * se, (measured, expected, se)
-
-
 def test_estimators_without_a_scale_closed_form_say_so() -> None:
     mu, sigma = point(3, "diagonal")
     for name in ("score_baseline",):
@@ -431,25 +203,6 @@ def test_estimators_without_a_scale_closed_form_say_so() -> None:
             )
     assert estimators.score.closed_form_scale_variance(COST, mu, 0.8, "fixed") is None
     assert estimators.score_baseline.closed_form_variance(COST, mu, sigma, 1) is None  # needs n ≥ 2
-
-
-@pytest.mark.parametrize("name", ["score", "pathwise"])
-@pytest.mark.parametrize("dim", DIMS)
-@pytest.mark.parametrize("scale", LEARNED)
-def test_scale_covariances_match_monte_carlo(name: str, dim: int, scale: str) -> None:
-    """Cov(μ_i-term, s-term) per coordinate: with the shared s, or with s_i (diagonal)."""
-    mu, sigma = point(dim, scale)
-    terms = draw(name, dim, scale, sample_size(name, dim) // N_SAMPLES, N_SAMPLES, seed=4).reshape(
-        -1, dim + (1 if scale == "shared" else dim)
-    )
-    mu_terms, s_terms = terms[:, :dim], terms[:, dim:]
-    measured, se = covariance_and_se(mu_terms, s_terms.expand_as(mu_terms))
-    expected = COST.scale_covariances(mu, sigma_arg(sigma, scale), shared=scale == "shared")[name]()
-    z = (measured - expected).abs() / se
-    assert bool((z < Z).all()), f"z-scores {z.tolist()}"
-
-
-# The entropy term.
 
 
 @pytest.mark.parametrize("dim", DIMS)

@@ -156,6 +156,20 @@ def assert_all_logged_scalars_finite(run_dir: Path) -> None:
     assert not {tag: steps for tag, steps in bad.items() if steps}
 
 
+def collapsing_score(make_cfg, steps: int, replicates: int):
+    """REFERENCE "Entropy term": score, learned σ, λ = 1, η = 0.05, n = 1, where σ collapses."""
+    return make_cfg(
+        "estimator=score",
+        "scale=shared",
+        "entropy_weight=1",
+        "lr=0.05",
+        "n_samples=1",
+        "theta0=0.0",
+        f"steps={steps}",
+        f"replicates={replicates}",
+    )
+
+
 def test_a_collapsing_or_overflowing_sigma_counts_as_divergence(
     make_cfg, tmp_path: Path, captured_run
 ) -> None:
@@ -163,17 +177,7 @@ def test_a_collapsing_or_overflowing_sigma_counts_as_divergence(
     (σ collapses in one step: the s-term has ε⁴ tails). Those replicates are counted as diverged,
     some of them through σ alone (μ within bounds, σ = exp(s) 0 or infinite in float32), and the
     summary holds finite numbers or None, never NaN."""
-    cfg = make_cfg(
-        "estimator=score",
-        "scale=shared",
-        "entropy_weight=1",
-        "lr=0.05",
-        "n_samples=1",
-        "theta0=0.0",
-        "steps=500",
-        "replicates=200",
-    )
-    summary = train(cfg, tmp_path)
+    summary = train(collapsing_score(make_cfg, steps=500, replicates=200), tmp_path)
     assert summary["status"] == "completed"
     assert 0 < summary["diverged"] < 200
     assert finite_or_none(summary)
@@ -221,17 +225,7 @@ def test_a_sigma_that_underflows_with_finite_gradients_counts_as_divergence(
 
 
 def test_every_replicate_diverging_leaves_no_nan(make_cfg, tmp_path: Path) -> None:
-    cfg = make_cfg(
-        "estimator=score",
-        "scale=shared",
-        "entropy_weight=1",
-        "lr=0.05",
-        "n_samples=1",
-        "theta0=0.0",
-        "steps=4000",
-        "replicates=50",
-    )
-    summary = train(cfg, tmp_path)
+    summary = train(collapsing_score(make_cfg, steps=4000, replicates=50), tmp_path)
     assert summary["status"] == "diverged"
     assert summary["diverged"] == 50
     assert finite_or_none(summary)

@@ -161,22 +161,21 @@ def _positive(config: ConfigCurves, tag: str) -> bool:
     return bool(np.any(values > 0))
 
 
+def _mean_and_band(ax: Axes, config: ConfigCurves, prefix: str, colour: tuple, alpha: float) -> None:
+    """``prefix``/mean as a line and its ``q05``–``q95`` band, where they were logged."""
+    steps, mean = config.series[f"{prefix}/mean"]
+    ax.plot(steps, mean, color=colour, lw=1.4)
+    if f"{prefix}/q05" in config.series and f"{prefix}/q95" in config.series:
+        low, high = config.series[f"{prefix}/q05"][1], config.series[f"{prefix}/q95"][1]
+        ax.fill_between(steps, low, high, color=colour, alpha=alpha, lw=0)
+
+
 def _theta_panel(ax: Axes, group: list[ConfigCurves], reference: list[ConfigCurves], colour: dict) -> None:
     """θ's mean and 5–95% band for each configuration of one hue, and the reference run's mean."""
     for config in group:
         if "theta/mean" not in config.series:
             continue
-        steps, mean = config.series["theta/mean"]
-        ax.plot(steps, mean, color=colour[id(config)], lw=1.4)
-        if "theta/q05" in config.series and "theta/q95" in config.series:
-            ax.fill_between(
-                steps,
-                config.series["theta/q05"][1],
-                config.series["theta/q95"][1],
-                color=colour[id(config)],
-                alpha=0.25,
-                lw=0,
-            )
+        _mean_and_band(ax, config, "theta", colour[id(config)], alpha=0.25)
     for config in reference[:1]:  # the exact run does not depend on the other swept keys
         if "theta/mean" in config.series:
             ax.plot(*config.series["theta/mean"], color="black", lw=1.0, ls="--", label="exact gradient")
@@ -227,11 +226,7 @@ def _sigma_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> Non
     for config in configs:
         if "scale/mean" not in config.series:
             continue
-        steps, mean = config.series["scale/mean"]
-        ax.plot(steps, mean, color=colour[id(config)], lw=1.4)
-        if "scale/q05" in config.series and "scale/q95" in config.series:
-            low, high = config.series["scale/q05"][1], config.series["scale/q95"][1]
-            ax.fill_between(steps, low, high, color=colour[id(config)], alpha=0.2, lw=0)
+        _mean_and_band(ax, config, "scale", colour[id(config)], alpha=0.2)
         if config.sigma_prediction is not None:
             ax.plot(*config.sigma_prediction, color="black", lw=0.9, ls=":")
             predicted = True
