@@ -48,7 +48,7 @@ def test_no_progress_bar_when_output_is_captured() -> None:
     assert not interactive()
 
 
-#: Page faults over 30 score-function gradients at 1000 × 1000 samples (after 10 to warm up),
+#: Page faults over 120 score-function gradients at 1000 × 1000 samples (after 10 to warm up),
 #: with glibc's default heap thresholds or with ``keep_freed_memory``.
 _FAULTS = """
 import resource, sys, torch
@@ -62,7 +62,7 @@ dist = at_point(1000, 1, 0.0, 1.0)
 for _ in range(10):
     score(Square(), dist, 1000)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(30):
+for _ in range(120):
     score(Square(), dist, 1000)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
@@ -76,7 +76,9 @@ _PAGES_PER_TEMPORARY = 1000 * 1000 * 4 // 4096
 def test_keep_freed_memory_stops_refaulting_a_steps_temporaries() -> None:
     """By default glibc hands a step's 4 MB temporaries back and faults them in again; kept, they are reused.
 
-    The counts seen over 30 steps are in docs/performance.md, "The C heap".
+    How often the default refaults depends on the machine (from a temporary every few steps to
+    several per step), so the test asks only that the kept heap stops faulting after warm-up and
+    that the default faults measurably more. The counts seen are in docs/performance.md, "The C heap".
     """
     faults = {
         mode: int(
@@ -86,7 +88,5 @@ def test_keep_freed_memory_stops_refaulting_a_steps_temporaries() -> None:
         )
         for mode in ("default", "keep")
     }
-    assert (
-        faults["default"] > 10 * _PAGES_PER_TEMPORARY
-    )  # a temporary faulted in anew every third step or more
-    assert faults["keep"] < faults["default"] / 4
+    assert faults["keep"] < 8 * _PAGES_PER_TEMPORARY  # fewer than 8 temporaries in 120 steps
+    assert faults["default"] > 3 * max(faults["keep"], _PAGES_PER_TEMPORARY)
