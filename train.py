@@ -13,7 +13,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from reparam_opt.config import register_configs
-from reparam_opt.runtime import exit_code, keep_freed_memory, threads_per_job, use_threads
+from reparam_opt.runtime import (
+    exit_code,
+    keep_freed_memory,
+    quiet_event_writer_thread,
+    threads_per_job,
+    use_threads,
+)
 from reparam_opt.summary import one_line, sweep_value, write_failure
 from reparam_opt.training import train
 from reparam_opt.validation import check_train_config
@@ -30,6 +36,7 @@ def main(cfg: DictConfig) -> float | None:
         check_train_config(cfg)  # before `threads` is applied; train() checks again, as any caller's
         use_threads(threads_per_job(cfg.threads))  # parallel jobs split the cores between them
         keep_freed_memory()  # a step's temporaries are reused, not page-faulted in anew each step
+        quiet_event_writer_thread()  # its fault comes back from train() as one line
         summary = train(cfg, run_dir)
     except Exception as err:
         # Any failure (a bad value, an out-of-memory error) is recorded in summary.json as

@@ -73,6 +73,10 @@ class BernoulliQ:
     def sample_shape(self, n_samples: int) -> tuple[int, ...]:
         return (*self.logits.shape[:-1], n_samples, 1)
 
+    def rows(self, start: int, stop: int) -> BernoulliQ:
+        """q for the replicates [start, stop): a chunk of a step (``reparam_opt/chunks.py``)."""
+        return BernoulliQ(self.logits[start:stop])
+
     def per_sample_logits(self, n_samples: int) -> Tensor:
         """A leaf that is a broadcast view of the logits, one entry per sample: [replicates, n, 1]."""
         return self.logits.detach().unsqueeze(-2).expand(self.sample_shape(n_samples)).requires_grad_(True)

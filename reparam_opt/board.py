@@ -10,7 +10,8 @@ diverged replicates is computed and written at once (``StepLog.write_step``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import torch
@@ -24,9 +25,6 @@ from reparam_opt.scalars import StepScalars
 
 #: Equal-width buckets of the per-sample histogram (TensorBoard re-bins to 30 for display).
 HISTOGRAM_BINS = 64
-
-#: The histogram is of every k-th term, k chosen so that at most this many are binned.
-HISTOGRAM_MAX_TERMS = 1 << 16
 
 #: Custom Scalars dashboard: θ as a mean with a 5%–95% band, variance beside its closed form.
 LAYOUT = {
@@ -70,6 +68,34 @@ def open_writer(run_dir: str, learned_scale: bool = False) -> SummaryWriter:
     return writer
 
 
+@contextmanager
+def event_file(run_dir: str, learned_scale: bool = False) -> Iterator[SummaryWriter]:
+    """The run's writer (``open_writer``), closed on the way out, with its faults in one line.
+
+    torch's writer thread writes the event file; a write that fails there (a full disk, a
+    vanished directory) is raised again at the run's next ``add_*`` or ``flush``, an OSError that
+    names no file. It leaves here as an ``EventFileError`` that names the directory. Closing after
+    another error never hides that error.
+    """
+    writer = open_writer(run_dir, learned_scale)
+    try:
+        yield writer
+    except BaseException as error:
+        with suppress(OSError):
+            writer.close()
+        if isinstance(error, OSError) and error.filename is None:
+            raise EventFileError(f"could not write the event file in {run_dir}: {error}") from error
+        raise
+    try:
+        writer.close()
+    except OSError as error:
+        raise EventFileError(f"could not write the event file in {run_dir}: {error}") from error
+
+
+class EventFileError(OSError):
+    """A fault while writing the TensorBoard event file."""
+
+
 def scalar_table(scalars: Mapping[str, Tensor | None]) -> tuple[list[str], list[list[float]]]:
     """Tags with a value (None: no closed form) and one row of floats per step, in one host copy."""
     tags = [tag for tag, value in scalars.items() if value is not None]
@@ -88,18 +114,16 @@ def log_scalars(writer: SummaryWriter, step: int, tags: Sequence[str], values: S
     writer.file_writer.add_summary(summary, step)
 
 
-def histogram_of(terms: Tensor) -> dict[str, Any]:
-    """The arguments of ``add_histogram_raw`` for the per-sample terms.
+def histogram_of(sample: Tensor) -> dict[str, Any]:
+    """The arguments of ``add_histogram_raw`` for a subsample of the per-sample terms.
 
-    At most ``HISTOGRAM_MAX_TERMS`` of them, evenly strided.
-
-    ``add_histogram`` would copy every term to numpy and search ~1500 exponential bucket edges
-    per value, which at 10⁶ terms costs more than the step itself; equal-width ``torch.histc``
-    buckets of a 2¹⁶ subsample are cheap, stay on the terms' device, and look the same in the
-    dashboard.
+    The subsample is every k-th term, at most ``chunks.HISTOGRAM_MAX_TERMS`` of them
+    (``chunks.StepEstimate.histogram_samples``). ``add_histogram`` would copy every term to numpy
+    and search ~1500 exponential bucket edges per value, which at 10⁶ terms costs more than the
+    step itself; equal-width ``torch.histc`` buckets of a 2¹⁶ subsample are cheap, stay on the
+    terms' device, and look the same in the dashboard.
     """
-    flat = terms.detach().flatten()
-    flat = flat[:: -(-flat.numel() // HISTOGRAM_MAX_TERMS)]
+    flat = sample.detach()
     low, high, total, squares = torch.stack(
         [flat.min(), flat.max(), flat.sum(), torch.linalg.vector_norm(flat).square()]
     ).tolist()
@@ -211,16 +235,10 @@ class StepLog:
         self.histograms.clear()
 
     def write_step(
-        self,
-        step: int,
-        theta: Tensor,
-        terms: Tensor,
-        grad: Tensor,
-        alive: Tensor,
-        variance: Tensor | None = None,
+        self, step: int, theta: Tensor, grad: Tensor, alive: Tensor, variance: Tensor | None = None
     ) -> None:
         """Compute and write one step's scalars over its live replicates (some have diverged)."""
-        scalars = self.scalars.at_step(theta, terms, grad, alive, variance)
+        scalars = self.scalars.at_step(theta, grad, alive, variance)
         tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
         log_scalars(self.writer, step, tags, values)
 

@@ -150,6 +150,9 @@ class TrainConfig:
     #: With n_samples = 1: this many extra single-sample draws at each logged step give grad/variance
     #: and grad/log_variance; they do not feed the update and are not counted as f-evaluations.
     variance_draws: int = 0
+    #: Per-sample terms held at once: a bigger step is made in chunks of whole replicate rows,
+    #: with the same numbers (reparam_opt/chunks.py); 2²³ keeps a step within a few hundred MB.
+    max_batch_elements: int = 8_388_608
     device: str = "cpu"
     threads: Optional[int] = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
     return_metric: Optional[str] = None  # the summary metric train.py returns (an Optuna sweep minimises it)

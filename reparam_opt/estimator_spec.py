@@ -79,10 +79,19 @@ class Estimator:
     #: It keeps state across the steps of a run (say, a moving average), one entry per replicate,
     #: in the ``state`` dict the loop makes afresh for every run and passes to every call.
     stateful: bool = False
+    #: It draws once per call, one row per replicate, so the terms of a block of rows are those
+    #: rows of the whole batch's terms drawn from the same stream (``reparam_opt/chunks.py``).
+    draws_once: bool = True
 
     @property
     def name(self) -> str:
         return self.label or self.terms.__name__
+
+    @property
+    def chunks(self) -> bool:
+        """Whether a big step may be made a chunk of rows at a time: it draws once and keeps no
+        state (a stateful estimator, say RELAX, learns from the whole step's terms at once)."""
+        return self.draws_once and not self.stateful
 
     def applies_to(self, family: str) -> bool:
         return (self.terms if family == "gaussian" else self.bernoulli) is not None

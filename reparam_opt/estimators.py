@@ -143,6 +143,7 @@ _MV_CONSTANT = 1.0 / math.sqrt(2.0 * math.pi)
 @estimator(
     f_evals_per_sample=2,
     per_coordinate=True,
+    draws_once=False,  # its Weibull draws, then q's for the other coordinates and the scale's
     not_discrete="its weak derivative is the Gaussian's; on a Bernoulli the exact gradient is one "
     "difference f(1) − f(0), which estimator=exact computes",
 )

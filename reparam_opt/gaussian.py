@@ -57,6 +57,11 @@ class Gaussian:
     def sample_shape(self, n_samples: int) -> tuple[int, ...]:
         return (*self.loc.shape[:-1], n_samples, self.dim)
 
+    def rows(self, start: int, stop: int) -> Gaussian:
+        """q for the replicates [start, stop): a chunk of a step (``reparam_opt/chunks.py``)."""
+        scale = self.scale if self.scale.dim() == 0 else self.scale[start:stop]
+        return Gaussian(self.loc[start:stop], scale, self.learned)
+
     def normal(self) -> Normal:
         """q as a torch Normal of batch shape [replicates, 1, D]; ``expand`` it to the samples."""
         return Normal(self.loc.detach().unsqueeze(-2), self.sample_scale, validate_args=False)

@@ -15,8 +15,9 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 from reparam_opt.board import StepLog, histogram_of, log_scalars
+from reparam_opt.chunks import StepEstimate, Wants
 from reparam_opt.metrics import History, MetricTracker
-from reparam_opt.scalars import StepScalars, in_step_variance
+from reparam_opt.scalars import StepScalars
 
 #: Logged points per scalar series when ``log_every`` is null: TensorBoard keeps 1000 by default.
 POINTS_PER_SERIES = 1000
@@ -78,7 +79,11 @@ class Recorder:
         self.history = History(theta, variance=scalars.n_samples > 1 or variance_draws > 0)
         self.tracker = MetricTracker(theta, steps, scalars.theta_star, scalars.family.dim)
         self.step_log = StepLog(writer, scalars)
-        self.dim = scalars.family.dim
+        dim, params = scalars.family.dim, scalars.family.params
+        #: The histogram's tags and their columns of the terms: μ's, then the log-scale's if learned.
+        self.parts = {"grad/per_sample_terms": slice(0, dim)}
+        if params > dim:
+            self.parts["scale/per_sample_terms"] = slice(dim, params)
 
     def logs(self, step: int, final: bool) -> bool:
         """Whether the scalars of ``step`` are logged."""
@@ -87,7 +92,7 @@ class Recorder:
     def record(
         self,
         step: int,
-        terms: Tensor,
+        estimate: StepEstimate,
         grad: Tensor,
         survivors: Survivors,
         final: bool,
@@ -95,20 +100,20 @@ class Recorder:
     ) -> None:
         """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step.
 
-        ``variance``: the estimate's variance from extra draws (one-sample runs), instead of the
-        in-step estimate from ``terms``.
+        ``grad`` is the update's gradient (the estimate, plus the entropy term's). ``variance``:
+        the estimate's variance from extra draws (one-sample runs), instead of the in-step one.
         """
         logged = self.logs(step, final)
-        histogram = final or step % self.histogram_every == 0
+        histogram = self.histogram(step, final)
         if survivors.every:
             self.history.add(step, self.theta)
             if logged:
-                if variance is None:
-                    variance = in_step_variance(self.step_log.scalars.estimator, terms, grad)
-                self.history.log(grad, variance)
+                self.history.log(grad, estimate.in_step_variance() if variance is None else variance)
             if histogram:
-                for tag, part in self.term_parts(terms):
-                    self.step_log.add_histogram(step, histogram_of(part), tag, hold=bool(self.history.logged))
+                for tag, sample in estimate.histogram_samples(self.parts, None).items():
+                    self.step_log.add_histogram(
+                        step, histogram_of(sample), tag, hold=bool(self.history.logged)
+                    )
             if self.history.full:
                 self.flush()
             return
@@ -118,23 +123,27 @@ class Recorder:
             log_scalars(self.writer, step, ["theta/diverged"], [float(survivors.total)])
             return
         if logged:
-            self.step_log.write_step(step, self.theta, terms, grad, survivors.mask, variance)
+            variance = estimate.in_step_variance() if variance is None else variance
+            self.step_log.write_step(step, self.theta, grad, survivors.mask, variance)
         if histogram:
-            for tag, part in self.term_parts(terms[survivors.mask]):
-                self.step_log.add_histogram(step, histogram_of(part), tag, hold=False)
+            for tag, sample in estimate.histogram_samples(self.parts, survivors.mask).items():
+                self.step_log.add_histogram(step, histogram_of(sample), tag, hold=False)
 
     def log_values(self, step: int, values: dict[str, Tensor]) -> None:
         """Scalars that are not statistics of θ (a learned control variate's η and τ), written at once."""
         log_scalars(self.writer, step, list(values), [float(v) for v in values.values()])
 
-    def term_parts(self, terms: Tensor) -> list[tuple[str, Tensor]]:
-        """The per-sample terms of μ, and of the log-scale when it is learned, each with its tag."""
-        if terms.shape[-1] == self.dim:
-            return [("grad/per_sample_terms", terms)]
-        return [
-            ("grad/per_sample_terms", terms[..., : self.dim]),
-            ("scale/per_sample_terms", terms[..., self.dim :]),
-        ]
+    def wants(self, step: int, final: bool, survivors: Survivors) -> Wants:
+        """What a step made in chunks must keep of its terms for ``record``."""
+        return Wants(
+            variance=self.logs(step, final),
+            parts=self.parts if self.histogram(step, final) else {},
+            alive=None if survivors.every else survivors.mask.clone(),
+        )
+
+    def histogram(self, step: int, final: bool) -> bool:
+        """Whether ``step`` gets the per-sample histogram."""
+        return final or step % self.histogram_every == 0
 
     def flush(self) -> None:
         """Fold the buffered block into the metrics and write its logged steps."""

@@ -159,3 +159,23 @@ def progress_bar(steps: int, label: str) -> tqdm:
         leave=False,
         dynamic_ncols=True,
     )
+
+
+def quiet_event_writer_thread() -> None:
+    """Let the TensorBoard writer's thread fail without a traceback of its own.
+
+    A write that fails there (a full disk) is raised again in the run at its next write, which
+    reports it in one line (``board.event_file``); Python's default hook would first print the
+    thread's traceback. Every other thread keeps the hook it had. Process-wide: entry points only.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "quiet_event_writer", False):
+        return
+
+    def hook(args: Any) -> None:
+        if type(args.thread).__module__.startswith("tensorboard.summary.writer"):
+            return
+        previous(args)
+
+    hook.quiet_event_writer = True  # type: ignore[attr-defined]
+    threading.excepthook = hook

@@ -131,16 +131,13 @@ class StepScalars:
         }
 
     def at_step(
-        self, theta: Tensor, terms: Tensor, grad: Tensor, alive: Tensor, variance: Tensor | None = None
+        self, theta: Tensor, grad: Tensor, alive: Tensor, variance: Tensor | None = None
     ) -> dict[str, Tensor | None]:
         """The scalars of one step over its live replicates, as 0-d tensors.
 
-        Per-replicate reductions of ``terms`` come first and only their [replicates, P] results
-        are masked, so a step never copies the [replicates, n_samples, P] terms. ``variance``, from
-        extra draws, replaces the in-step estimate.
+        ``variance`` is per replicate (in-step, or from extra draws); only the [replicates, P]
+        rows are masked, so a step never copies the [replicates, n_samples, P] terms.
         """
-        if variance is None:
-            variance = in_step_variance(self.estimator, terms, grad)
         rows = self(
             theta[alive][None],
             grad[alive][None],
@@ -166,4 +163,5 @@ def step_scalars(
     ``theta`` [replicates, P], ``terms`` [replicates, n, P]; ``grad`` defaults to the terms' mean.
     """
     scalars = StepScalars(objective, estimator, family, theta_star, terms.shape[-2])
-    return scalars.at_step(theta, terms, terms.mean(-2) if grad is None else grad, alive)
+    grad = terms.mean(-2) if grad is None else grad
+    return scalars.at_step(theta, grad, alive, in_step_variance(estimator, terms, terms.mean(-2)))

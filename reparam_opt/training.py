@@ -1,8 +1,11 @@
 """One training run: SGD on θ with a Monte Carlo gradient, one independent run per replicate.
 
-``train`` reads as setup, loop, finish. The loop body is the science: estimate the gradient,
-mark the replicates that diverged, record the step, stop if the run is over, take the step.
-Everything else (what is logged when, the metrics, TensorBoard) sits behind ``Recorder``.
+``train`` reads as check, setup (``run.py``), loop, finish (``outcome.py``). The loop body is the
+science: estimate the gradient, mark the replicates that diverged, record the step, stop if the
+run is over, take the step. Everything else (what is logged when, the metrics, TensorBoard) sits
+behind ``Recorder``. A step too big to hold at once is made a chunk of replicate rows at a time,
+with the same numbers (``chunks.py``); a run too big for the memory there is refused before any
+work (``resources.py``).
 
 ``train`` changes nothing process-wide: it seeds torch inside ``torch.random.fork_rng``, so the
 caller's random state is back as it was afterwards, and the thread count and the C heap are the
@@ -14,25 +17,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import closing
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
-from reparam_opt import separable
-from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ
-from reparam_opt.board import hparams_of, log_hparams, open_writer
+from reparam_opt.bernoulli import BernoulliQ
+from reparam_opt.board import event_file, log_hparams
+from reparam_opt.chunks import StepEstimate, Wants, estimate_in_chunks
 from reparam_opt.config import estimator_of
-from reparam_opt.estimators import Estimator
-from reparam_opt.gaussian import Gaussian, GaussianFamily
-from reparam_opt.metrics import RunMetrics, final_loss, final_sigma
-from reparam_opt.objectives import Objective, Optimum, ShiftedSquare
+from reparam_opt.gaussian import Gaussian
+from reparam_opt.outcome import finish, hparams
 from reparam_opt.recorder import Recorder, Survivors
+from reparam_opt.resources import check_memory
+from reparam_opt.run import Run, footprint_of, setup
 from reparam_opt.runtime import StopRequest, progress_bar, stop_on_signals
 from reparam_opt.scalars import StepScalars
 from reparam_opt.summary import write_summary
@@ -45,63 +46,10 @@ log = logging.getLogger(__name__)
 THETA_BOUND = 1e6
 
 
-@dataclass
-class Run:
-    """What a run is made of, built from its config."""
-
-    objective: Objective
-    optimum: Optimum | None
-    estimator: Estimator
-    #: The estimator with its options from the config (say, ``tau``) bound: ``instantiate``'s partial.
-    estimate: Callable[..., Tensor]
-    family: GaussianFamily | BernoulliFamily
-    #: The parameter rows (μ, s), [replicates, P]: what the optimizer updates.
-    theta: Tensor
-    optimizer: torch.optim.Optimizer
-    #: σ as a tensor, for a fixed scale.
-    fixed_scale: Tensor
-
-    @property
-    def theta_star(self) -> float | None:
-        return None if self.optimum is None else self.optimum.theta
-
-    @property
-    def sigma_star(self) -> float | None:
-        return self.family.sigma_star(isinstance(self.objective, ShiftedSquare))
-
-    def q(self) -> Gaussian | BernoulliQ:
-        """q at the current parameters (θ changes in place, so its views are current)."""
-        return self.family.q(self.theta.detach(), self.fixed_scale)
-
-
-def family_of(cfg: DictConfig) -> GaussianFamily | BernoulliFamily:
-    if cfg.family.name == "bernoulli":
-        return BernoulliFamily()
-    return GaussianFamily(int(cfg.dim), str(cfg.scale), float(cfg.entropy_weight), float(cfg.sigma))
-
-
-def setup(cfg: DictConfig) -> Run:
-    """Build the objective, the estimator, θ (one row per replicate), its optimizer and q's fixed σ."""
-    device = torch.device(cfg.device)
-    objective: Objective = instantiate(cfg.objective)
-    family = family_of(cfg)
-    theta = family.initial(cfg.replicates, cfg.theta0, device)
-    optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
-    return Run(
-        objective,
-        objective.optimum(cfg.theta0, cfg.sigma),
-        estimator_of(cfg.estimator),
-        instantiate(cfg.estimator),
-        family,
-        theta,
-        optimizer,
-        torch.tensor(float(cfg.sigma), device=device),
-    )
-
-
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run the job described by ``cfg``, logging into ``run_dir``; return what summary.json holds."""
     check_train_config(cfg)  # a bad value ends the run here, before any work
+    check_memory(footprint_of(cfg), estimator_of(cfg.estimator), cfg.device)  # and so does a size too big
     started = time.perf_counter()
     devices = [torch.device(cfg.device).index or 0] if cfg.device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):
@@ -120,31 +68,32 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             run.family.scale,
         )
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
-        with stop_on_signals() as stop, closing(open_writer(str(run_dir), run.family.learned)) as writer:
-            scalars = StepScalars(
-                run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
-            )
-            recorder = Recorder(
-                writer,
-                run.theta.detach(),
-                scalars,
-                cfg.steps,
-                cfg.log_every,
-                cfg.histogram_every,
-                cfg.variance_draws if cfg.n_samples == 1 else 0,
-            )
-            survivors = Survivors(run.theta, THETA_BOUND, run.family.dim)
-            try:
-                status, step = loop(
-                    run, recorder, survivors, stop, cfg.steps, cfg.n_samples, cfg.variance_draws
+        with stop_on_signals() as stop:
+            with event_file(str(run_dir), run.family.learned) as writer:
+                scalars = StepScalars(
+                    run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
                 )
-            finally:
-                recorder.flush()  # what was logged before an error still reaches the event file
-            metrics = recorder.tracker.finish(step, cfg.tolerance, survivors.mask)
-            summary = finish(cfg, run, metrics, status, step, stop.name, started, survivors.mask)
-            log_hparams(writer, hparams(summary, run), vars(metrics), step)
-            writer.flush()  # every event is on disk before summary.json says the run is over
-            write_summary(run_dir / "summary.json", summary)
+                recorder = Recorder(
+                    writer,
+                    run.theta.detach(),
+                    scalars,
+                    cfg.steps,
+                    cfg.log_every,
+                    cfg.histogram_every,
+                    cfg.variance_draws if cfg.n_samples == 1 else 0,
+                )
+                survivors = Survivors(run.theta, THETA_BOUND, run.family.dim)
+                try:
+                    status, step = loop(
+                        run, recorder, survivors, stop, cfg.steps, cfg.n_samples, cfg.variance_draws
+                    )
+                finally:
+                    recorder.flush()  # what was logged before an error still reaches the event file
+                metrics = recorder.tracker.finish(step, cfg.tolerance, survivors.mask)
+                summary = finish(cfg, run, metrics, status, step, stop.name, started, survivors.mask)
+                log_hparams(writer, hparams(summary, run), vars(metrics), step)
+                writer.flush()  # every event is on disk before summary.json says the run is over
+            write_summary(run_dir / "summary.json", summary)  # the events are on disk
     return summary
 
 
@@ -161,15 +110,17 @@ def loop(
 
     The estimate is of ∇E_q[f]; the entropy term's gradient is exact and added to it.
     """
-    theta, estimator, objective = run.theta, run.estimate, run.objective
+    theta, bounds = run.theta, run.chunk_bounds(n_samples)
     entropy_grad = run.family.entropy_grad(theta.detach())
     state: dict = {}  # a stateful estimator's (say, a moving average per replicate), fresh per run
     fixed_q = None if run.family.learned else run.q()
     with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
             q = run.q() if fixed_q is None else fixed_q
-            terms = estimator(objective, q, n_samples, state=state)
-            grad = terms.mean(-2)
+            final = step == steps or bool(stop)  # as known before the estimate
+            wants = partial(recorder.wants, step, final, survivors)
+            estimate = estimate_step(run, q, n_samples, bounds, state, wants)
+            grad = estimate.grad
             if entropy_grad is not None:
                 grad = grad + entropy_grad
             survivors.update(theta.detach(), grad)
@@ -177,7 +128,7 @@ def loop(
             variance = None
             if n_samples == 1 and variance_draws and recorder.logs(step, status is not None):
                 variance = extra_variance(run, q, variance_draws, state)
-            recorder.record(step, terms, grad, survivors, final=status is not None, variance=variance)
+            recorder.record(step, estimate, grad, survivors, final=status is not None, variance=variance)
             if "logged" in state and recorder.logs(step, status is not None):
                 recorder.log_values(step, state["logged"])
             if status is not None:
@@ -187,10 +138,44 @@ def loop(
     raise AssertionError("unreachable: the last step always ends the run")
 
 
+def estimate_step(
+    run: Run,
+    q: Gaussian | BernoulliQ,
+    n_samples: int,
+    bounds: list[int],
+    state: dict,
+    wants: Callable[[], Wants],
+) -> StepEstimate:
+    """The step's estimate of ∇E_q[f] per replicate: whole, or a chunk of rows at a time, keeping
+    what the recorder ``wants`` of the terms (the in-step variance, the histogram's subsample)."""
+    if len(bounds) == 2:
+        terms = run.estimate(run.objective, q, n_samples, state=state)
+        return StepEstimate(run.estimator.variance_of_mean, terms.mean(-2), terms)
+    return estimate_in_chunks(
+        lambda start, stop: run.estimate(run.objective, q.rows(start, stop), n_samples, state=state),
+        bounds,
+        run.estimator.variance_of_mean,
+        wants(),
+        run.theta.detach(),
+        n_samples,
+    )
+
+
 def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) -> Tensor:
     """A one-sample estimator's variance at θ_t, per replicate and parameter, from ``draws`` more
     single-sample terms. They leave the update, the state and the f-evaluation count alone."""
-    return run.estimate(run.objective, q, draws, state={**state, "frozen": True}).detach().var(-2)
+    frozen = {**state, "frozen": True}
+    bounds = run.chunk_bounds(draws)
+    if len(bounds) == 2:
+        return run.estimate(run.objective, q, draws, state=frozen).detach().var(-2)
+    return estimate_in_chunks(
+        lambda start, stop: run.estimate(run.objective, q.rows(start, stop), draws, state=frozen),
+        bounds,
+        lambda terms, mean: terms.var(-2),
+        Wants(variance=True),
+        run.theta.detach(),
+        draws,
+    ).variance
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:
@@ -218,58 +203,3 @@ def sgd_step(optimizer: torch.optim.Optimizer, theta: Tensor, grad: Tensor, aliv
     optimizer.step()
     with torch.no_grad():  # a diverged replicate stays frozen where it was
         theta.copy_(torch.where(alive, theta, before))
-
-
-def finish(
-    cfg: DictConfig,
-    run: Run,
-    metrics: RunMetrics,
-    status: str,
-    step: int,
-    signal: str | None,
-    started: float,
-    alive: Tensor,
-) -> dict[str, Any]:
-    """What summary.json holds: how the run ended, its metrics, its optimum, its cost and its config."""
-    family = run.family
-    return {
-        "status": status,
-        "step": step,
-        "signal": signal,
-        **vars(metrics),
-        "theta_star": run.theta_star,
-        "objective_star": objective_star(run),
-        **(final_sigma(family.sigma_of(run.theta.detach())[alive], run.sigma_star) if family.learned else {}),
-        **(
-            final_loss(run.objective, run.theta.detach()[alive][..., 0]) if family.name == "bernoulli" else {}
-        ),
-        "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "threads": torch.get_num_threads(),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
-
-
-def objective_star(run: Run) -> float | None:
-    """J_λ at (μ*, σ*) where both have closed forms; in one dimension, σ fixed, the objective's own J*."""
-    family, optimum = run.family, run.optimum
-    if optimum is None or optimum.value is None:
-        return None
-    if family.dim == 1 and not family.learned and family.entropy_weight == 0:
-        return optimum.value
-    sigma = run.sigma_star
-    if sigma is None:
-        return None
-    mu = torch.full((family.dim,), optimum.theta, dtype=torch.float64)
-    value = float(separable.value(run.objective, mu, sigma))
-    return value - family.entropy_weight * family.entropy(sigma)
-
-
-def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:
-    """The HParams entry: estimator, objective and optimizer by short name, the config's values, the cost."""
-    names = {
-        "estimator": run.estimator.name,
-        "objective": run.objective.name,
-        "optimizer": type(run.optimizer).__name__.lower(),
-    }
-    return {**hparams_of(summary["config"], names), "f_evals_per_step": summary["f_evals_per_step"]}

@@ -65,6 +65,7 @@ TRAIN_KEYS: Mapping[str, Allowed] = {
     "theta0": FINITE,
     "tolerance": POSITIVE,
     "dim": at_least(1),
+    "max_batch_elements": at_least(1),
     "variance_draws": Allowed("0, or an integer >= 2", lambda v: v == 0 or v >= 2),
     "scale": Allowed(f"one of {', '.join(SCALES)}", lambda v: v in SCALES),
     "entropy_weight": Allowed("a finite number >= 0", lambda v: math.isfinite(v) and v >= 0),

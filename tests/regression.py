@@ -73,6 +73,7 @@ ADDED_KEYS = {
     "entropy_weight": 0.0,
     "family": {"name": "gaussian"},
     "variance_draws": 0,
+    "max_batch_elements": 8_388_608,
 }
 
 

@@ -8,6 +8,7 @@ import errno
 import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -87,3 +88,48 @@ def test_a_failed_run_whose_summary_cannot_be_written_says_both_in_one_line(make
     assert summary["error"].startswith("RuntimeError: CUDA out of memory (and ")
     assert "could not be written: [Errno 2] No such file or directory" in summary["error"]
     assert "\n" not in summary["error"]
+
+
+#: ``python train.py ARGS`` whose event file takes LIMIT records, then reports a full disk: the
+#: write fails in torch's writer thread, as a real one would.
+_FULL_EVENT_FILE = """
+import errno, runpy, sys
+from tensorboard.summary.writer import record_writer
+limit, train, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+records = []
+write = record_writer.RecordWriter.write
+def full_after_limit(self, data):
+    records.append(data)
+    if len(records) > limit:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return write(self, data)
+record_writer.RecordWriter.write = full_after_limit
+sys.argv = [train, *args]
+runpy.run_path(train, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("limit", [5, 300])  # at the first rows of scalars; in a later block
+def test_a_full_disk_under_the_event_file_is_one_line_and_a_failed_summary(
+    limit: int, tmp_path: Path
+) -> None:
+    train_py = str(Path(__file__).resolve().parents[1] / "train.py")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FULL_EVENT_FILE,
+            str(limit),
+            train_py,
+            "steps=500",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    line = f"EventFileError: could not write the event file in {tmp_path}: [Errno 28] No space left on device"
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"error: {line}"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"] == line

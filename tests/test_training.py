@@ -46,6 +46,7 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
         "histogram_every",
         "tolerance",
         "variance_draws",
+        "max_batch_elements",
         "device",
         "threads",
         "return_metric",

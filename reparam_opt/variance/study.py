@@ -24,6 +24,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from reparam_opt.chunks import chunk_bounds
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
 from reparam_opt.gaussian import at_point
@@ -119,25 +120,6 @@ def check(cfg: DictConfig) -> None:
             raise ValueError(
                 f"sweep.points={bad} are not allowed; {cfg.sweep.parameter} must be whole numbers ≥ 1"
             )
-
-
-#: torch's CPU normal sampler fills a tensor in blocks of this many values; see ``chunk_bounds``.
-RNG_BLOCK = 16
-
-
-def chunk_bounds(repetitions: int, n: int, chunk_elements: int) -> list[int]:
-    """Row boundaries of the chunks: each holds a multiple of RNG_BLOCK terms, the last at least RNG_BLOCK.
-
-    torch's CPU sampler draws a tensor's normals in blocks of 16 from consecutive uniforms, so a
-    run of such chunks consumes the random stream exactly as one tensor of all the rows would:
-    the estimates do not depend on the chunk size (tests/test_variance.py checks it).
-    """
-    rows_per_block = RNG_BLOCK // math.gcd(n, RNG_BLOCK)
-    per_chunk = max(rows_per_block, (chunk_elements // n) // rows_per_block * rows_per_block)
-    starts = list(range(0, repetitions, per_chunk))
-    if len(starts) > 1 and (repetitions - starts[-1]) * n < RNG_BLOCK:
-        starts.pop()  # a tail under one block would take torch's one-at-a-time path: merge it
-    return [*starts, repetitions]
 
 
 def estimates(

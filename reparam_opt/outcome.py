@@ -1,0 +1,75 @@
+"""What a finished run reports: summary.json's contents and the HParams entry.
+
+``finish`` gathers how the run ended, its metrics, its optimum (J_λ at (μ*, σ*) where it has a
+closed form), its cost in f-evaluations and its config; ``hparams`` turns that into TensorBoard's
+HParams row.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from reparam_opt import separable
+from reparam_opt.board import hparams_of
+from reparam_opt.metrics import RunMetrics, final_loss, final_sigma
+from reparam_opt.run import Run
+
+
+def finish(
+    cfg: DictConfig,
+    run: Run,
+    metrics: RunMetrics,
+    status: str,
+    step: int,
+    signal: str | None,
+    started: float,
+    alive: Tensor,
+) -> dict[str, Any]:
+    """What summary.json holds: how the run ended, its metrics, its optimum, its cost and its config."""
+    family = run.family
+    return {
+        "status": status,
+        "step": step,
+        "signal": signal,
+        **vars(metrics),
+        "theta_star": run.theta_star,
+        "objective_star": objective_star(run),
+        **(final_sigma(family.sigma_of(run.theta.detach())[alive], run.sigma_star) if family.learned else {}),
+        **(
+            final_loss(run.objective, run.theta.detach()[alive][..., 0]) if family.name == "bernoulli" else {}
+        ),
+        "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "threads": torch.get_num_threads(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def objective_star(run: Run) -> float | None:
+    """J_λ at (μ*, σ*) where both have closed forms; in one dimension, σ fixed, the objective's own J*."""
+    family, optimum = run.family, run.optimum
+    if optimum is None or optimum.value is None:
+        return None
+    if family.dim == 1 and not family.learned and family.entropy_weight == 0:
+        return optimum.value
+    sigma = run.sigma_star
+    if sigma is None:
+        return None
+    mu = torch.full((family.dim,), optimum.theta, dtype=torch.float64)
+    value = float(separable.value(run.objective, mu, sigma))
+    return value - family.entropy_weight * family.entropy(sigma)
+
+
+def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:
+    """The HParams entry: estimator, objective and optimizer by short name, the config's values, the cost."""
+    names = {
+        "estimator": run.estimator.name,
+        "objective": run.objective.name,
+        "optimizer": type(run.optimizer).__name__.lower(),
+    }
+    return {**hparams_of(summary["config"], names), "f_evals_per_step": summary["f_evals_per_step"]}
