@@ -143,8 +143,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     thetas = args.theta or [0.0, -1.0]
-    if not all(math.isfinite(v) for v in [*thetas, args.t]):
-        sys.exit(f"bad value --theta={thetas} or --t={args.t}: must be finite numbers")
+    for key, value in [*(("--theta", v) for v in thetas), ("--t", args.t)]:
+        if not math.isfinite(value):
+            sys.exit(f"bad value {key}={value}: must be a finite number")
     if args.replicates < 2:
         sys.exit(f"bad value --replicates={args.replicates}: must be an integer >= 2")
     args.theta = thetas

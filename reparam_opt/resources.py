@@ -196,6 +196,6 @@ def check_memory(fp: Footprint, estimator: Estimator, device: str) -> None:
 
 
 def gib(size: float) -> str:
-    """A size in GiB, three figures, no exponent."""
-    value = size / GIB
-    return f"{value:.0f} GiB" if value >= 100 else f"{value:.3g} GiB"
+    """A size in GiB (MiB under one GiB), three figures, no exponent."""
+    value, unit = (size / GIB, "GiB") if size >= GIB else (size / (1 << 20), "MiB")
+    return f"{value:.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"

@@ -71,6 +71,7 @@ COMMANDS = [
         ["-m", "reparam_opt.bernoulli_table", "--replicates", "1"],
         "bad value --replicates=1: must be an integer >= 2",
     ),
+    (["-m", "reparam_opt.bernoulli_table", "--t", "inf"], "bad value --t=inf: must be a finite number"),
     (
         ["-m", "reparam_opt.sweep_summary", "no/such/dir"],
         "bad value SWEEP_DIR=no/such/dir: not a directory; "
