@@ -7,6 +7,7 @@ HParams row.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -46,7 +47,18 @@ def finish(
         "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "threads": torch.get_num_threads(),
+        **slurm_job(),
         "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def slurm_job() -> dict[str, str]:
+    """Inside a Slurm job: its ID and the CPUs it was given (which set ``threads``), else nothing."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    return {
+        "slurm_job_id": os.environ["SLURM_JOB_ID"],
+        "slurm_cpus_per_task": os.environ.get("SLURM_CPUS_PER_TASK", ""),
     }
 
 

@@ -25,7 +25,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 ROOT = Path(__file__).resolve().parents[1]
 
 #: summary.json keys that legitimately differ between two runs of one config.
-VOLATILE = ("wall_seconds", "threads")
+VOLATILE = ("wall_seconds", "threads", "slurm_job_id", "slurm_cpus_per_task")
 
 #: Runs off the default path (divergence, masked steps, a sparse cadence, every estimator and
 #: objective, Adam, replicates past torch's parallel grain), fingerprinted beside the default run.

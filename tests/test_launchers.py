@@ -69,3 +69,21 @@ def test_tune_finds_the_trial_with_the_smallest_metric(tmp_path: Path) -> None:
     assert len(trials) == 4
     assert best["best_value"] == pytest.approx(min(t["stationary_rms"] for t in trials))
     assert 0.002 <= best["best_params"]["lr"] <= 0.45
+
+
+def test_the_slurm_watcher_reads_squeue_and_sees_a_job_that_left_the_queue() -> None:
+    """Without accounting the launcher reads job states from squeue (tests/test_slurm.py runs it)."""
+    from hydra_plugins.reparam_opt_slurm.slurm_launcher import queue_watcher
+
+    watcher = queue_watcher()
+    watcher.use_squeue = True
+    for job in ("7_0", "7_1", "7_2", "8"):
+        watcher.register_job(job)
+    info = watcher.read_info("7_0|COMPLETED|vm\n7_1|CANCELLED|vm\n8|RUNNING|vm\n")
+    assert {job: info[job]["State"] for job in info} == {
+        "7_0": "COMPLETED",
+        "7_1": "CANCELLED",
+        "7_2": "GONE",  # squeue no longer lists it
+        "8": "RUNNING",
+    }
+    assert watcher._make_command()[:2] == ["squeue", "--noheader"]
