@@ -88,16 +88,29 @@ class History:
         self.theta = theta.new_empty(rows, *theta.shape)
         self.grad = torch.empty_like(self.theta)
         self.variance = torch.empty_like(self.theta) if variance else None
+        #: Which replicates were alive at each buffered step, as the device knew it then.
+        self.alive = torch.empty(self.theta.shape[:-1], dtype=torch.bool, device=theta.device)
         self.first_step, self.rows = 0, 0
         #: The buffered rows that are logged, in order; row ``logged[i]``'s estimate is ``grad[i]``.
         self.logged: list[int] = []
 
-    def add(self, step: int, theta: Tensor) -> None:
-        """Record θ at ``step``, the step after the last one recorded (or the first of a new block)."""
+    def add(self, step: int, theta: Tensor, alive: Tensor) -> None:
+        """Record θ and the live replicates at ``step``, the step after the last one recorded (or the
+        first of a new block)."""
         if self.rows == 0:
             self.first_step = step
         self.theta[self.rows].copy_(theta)
+        self.alive[self.rows].copy_(alive)
         self.rows += 1
+
+    def live_counts(self) -> list[int]:
+        """The live replicates at each buffered step: one copy to the host for the whole block."""
+        return self.alive[: self.rows].sum(-1).tolist()
+
+    def truncate(self, rows: int) -> None:
+        """Keep the first ``rows`` buffered steps (and the logged ones among them)."""
+        self.rows = rows
+        self.logged = [row for row in self.logged if row < rows]
 
     def log(self, grad: Tensor, variance: Tensor | None) -> None:
         """Mark the step just added as logged, with its estimate and in-step variance."""

@@ -114,6 +114,7 @@ def loop(
     entropy_grad = run.family.entropy_grad(theta.detach())
     state: dict = {}  # a stateful estimator's (say, a moving average per replicate), fresh per run
     fixed_q = None if run.family.learned else run.q()
+    frozen_by_zero = zero_gradient_freezes(run.optimizer)
     with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
             q = run.q() if fixed_q is None else fixed_q
@@ -131,9 +132,13 @@ def loop(
             recorder.record(step, estimate, grad, survivors, final=status is not None, variance=variance)
             if "logged" in state and recorder.logs(step, status is not None):
                 recorder.log_values(step, state["logged"])
+            if recorder.all_dead_step is not None:  # a block written just now showed that none was left
+                if status != "diverged":
+                    log.warning("every replicate diverged by step %d; stopping", recorder.all_dead_step)
+                return "diverged", recorder.all_dead_step
             if status is not None:
                 return status, step
-            sgd_step(run.optimizer, theta, grad, None if survivors.every else survivors.mask)
+            sgd_step(run.optimizer, theta, grad, survivors.mask, frozen_by_zero)
             progress.update()
     raise AssertionError("unreachable: the last step always ends the run")
 
@@ -191,15 +196,28 @@ def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> st
     return None
 
 
-def sgd_step(optimizer: torch.optim.Optimizer, theta: Tensor, grad: Tensor, alive: Tensor | None) -> None:
-    """One optimizer update; with some replicates diverged (``alive`` given) those stay frozen."""
-    if alive is None:
-        theta.grad = grad
+def sgd_step(
+    optimizer: torch.optim.Optimizer, theta: Tensor, grad: Tensor, alive: Tensor, frozen_by_zero: bool = False
+) -> None:
+    """One optimizer update in which the diverged replicates (``alive`` false) stay where they were.
+
+    The mask stays on the device, so no step waits for the host. A live replicate's update is
+    the unmasked one exactly. ``frozen_by_zero``: a zero gradient leaves θ as it is (plain SGD),
+    so masking the gradient is enough; any other optimizer has its update undone for them.
+    """
+    alive = alive.unsqueeze(-1)
+    theta.grad = torch.where(alive, grad, 0.0)
+    if frozen_by_zero:
         optimizer.step()
         return
-    alive = alive.unsqueeze(-1)
     before = theta.detach().clone()
-    theta.grad = torch.where(alive, grad, 0.0)
     optimizer.step()
-    with torch.no_grad():  # a diverged replicate stays frozen where it was
+    with torch.no_grad():
         theta.copy_(torch.where(alive, theta, before))
+
+
+def zero_gradient_freezes(optimizer: torch.optim.Optimizer) -> bool:
+    """Plain SGD (no momentum, no weight decay): a zero gradient moves nothing."""
+    return isinstance(optimizer, torch.optim.SGD) and all(
+        group["momentum"] == 0 and group["weight_decay"] == 0 for group in optimizer.param_groups
+    )

@@ -51,6 +51,64 @@ EDGE_RUNS = {
     "many_replicates": ["estimator=score", "replicates=40000", "steps=1200", "threads=2"],
 }
 
+#: Runs in which replicates diverge between the steps the host looks at (issue 14: the loop reads
+#: the live count only at histogram steps, block ends and the run's end), fingerprinted at 4fbb3d0,
+#: when it read the count at every step, in ``reference/divergence.json`` (in-process ``train``).
+DIVERGENCE_RUNS = {
+    "adam_some_diverge": [
+        "estimator=score",
+        "n_samples=1",
+        "theta0=6",
+        "replicates=64",
+        "steps=80",
+        "optimizer=adam",
+        "lr=300000",
+    ],
+    "momentum_some_diverge": [
+        "estimator=score",
+        "n_samples=1",
+        "theta0=6",
+        "replicates=64",
+        "steps=80",
+        "optimizer.momentum=0.5",
+    ],
+    "diverge_between_histograms": [
+        "estimator=score",
+        "n_samples=1",
+        "theta0=6",
+        "replicates=64",
+        "steps=300",
+        "log_every=3",
+        "histogram_every=50",
+    ],
+    "all_diverge_sparse": [
+        "estimator=score",
+        "n_samples=1",
+        "theta0=40",
+        "replicates=4",
+        "steps=400",
+        "log_every=7",
+        "histogram_every=70",
+    ],
+    "chunked_diverge": [
+        "estimator=score",
+        "n_samples=1",
+        "theta0=6",
+        "replicates=64",
+        "steps=60",
+        "max_batch_elements=16",
+    ],
+    "relax_diverge": [
+        "family=bernoulli",
+        "estimator=relax",
+        "n_samples=1",
+        "replicates=8",
+        "steps=60",
+        "lr=1e7",
+        "log_every=3",
+    ],
+}
+
 #: Objective classes that moved module in the redesign: old ``_target_`` → new.
 MOVED_TARGETS = {
     "reparam_opt.nonpolynomial.GaussianBump": "reparam_opt.objectives.GaussianBump",

@@ -151,3 +151,19 @@ def test_hparams_name_each_group_by_its_option_and_hide_targets(make_cfg, tmp_pa
     assert not [key for key in values if "_target_" in key or "_partial_" in key]
     assert "log_every" not in values  # null: no value to show
     assert summary["config"]["estimator"]["_target_"] == "reparam_opt.estimators.score"
+
+
+def test_the_host_counts_the_live_replicates_only_at_histogram_steps(make_cfg, tmp_path, monkeypatch) -> None:
+    """No host sync per step (issue 14): while none has diverged, the live count is read at the
+    histogram steps (every 10th logged step) and at the end, not at each of the 201 steps."""
+    from reparam_opt import recorder
+
+    counted = []
+    check = recorder.Survivors.check
+    monkeypatch.setattr(recorder.Survivors, "check", lambda self: counted.append(1) or check(self))
+    reads = []
+    real_int = torch.Tensor.__int__
+    monkeypatch.setattr(torch.Tensor, "__int__", lambda self: reads.append(1) or real_int(self))
+    train(make_cfg("steps=200"), tmp_path)
+    assert len(counted) == 21  # steps 0, 10, …, 200
+    assert len(reads) <= len(counted) + 2
