@@ -2,10 +2,12 @@
 
 B1 large batch, B2 small step, B3 the variance study against the seed's method, B4 sweep
 throughput, and the peak memory of the default run and of a large variance study
-(docs/performance.md). Timings are medians over ``--repeats`` alternated repeats, with the
-min–max in brackets; torch uses its default number of threads unless ``--threads`` is given (B1–B3).
-Like ``train.py`` and the variance app, this entry point sets glibc's heap thresholds
-(``runtime.keep_freed_memory``) before B1–B3, unless ``--heap default`` keeps glibc's defaults.
+(docs/performance.md); ``device``: B1 at several sizes and the small step on ``--device``
+(``benchmarks/device.py``; ``--only device --device cuda`` on a GPU). Timings are medians over
+``--repeats`` alternated repeats, with the min–max in brackets; torch uses its default number of
+threads unless ``--threads`` is given (B1–B3). Like ``train.py`` and the variance app, this entry
+point sets glibc's heap thresholds (``runtime.keep_freed_memory``) before B1–B3, unless
+``--heap default`` keeps glibc's defaults.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 
 import torch
 
-from benchmarks import loops, memory, sweeps, variance
+from benchmarks import device, loops, memory, sweeps, variance
 from benchmarks.timing import spread
 from reparam_opt.runtime import keep_freed_memory, use_threads
 
@@ -90,7 +92,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
     parser.add_argument(
-        "--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory"
+        "--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory,device"
+    )
+    parser.add_argument("--device", default="cpu", help="where `device` runs: cpu, cuda or cuda:<index>")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(f"{r}x{n}" for r, n in device.SIZES),
+        help="B1 sizes for `device`, replicates x n_samples, comma-separated",
     )
     parser.add_argument(
         "--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)"
@@ -110,12 +118,15 @@ def main() -> None:
     use_threads(args.threads)
     kept = args.heap == "keep" and keep_freed_memory()
     chosen = {name.strip() for name in args.only.split(",")}
-    unknown = chosen - {"B1", "B2", "B3", "B4", "memory"}
+    unknown = chosen - {"B1", "B2", "B3", "B4", "memory", "device"}
     if unknown:
         sys.exit(
             f"bad value --only={args.only}: {', '.join(sorted(unknown))} unknown; "
-            "choose from B1,B2,B3,B4,memory"
+            "choose from B1,B2,B3,B4,memory,device"
         )
+    sizes = parse_sizes(args.sizes)
+    if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
+        sys.exit(f"bad value --device={args.device}: must be cpu, or cuda on a machine with CUDA")
     print(f"machine: {machine()}; repeats: {args.repeats}; heap: {'kept' if kept else 'glibc defaults'}")
     for name, bench in (("B1", b1), ("B2", b2), ("B3", b3)):
         if name in chosen:
@@ -124,6 +135,20 @@ def main() -> None:
         b4(args.sweep_repeats)
     if "memory" in chosen:
         mem()
+    if "device" in chosen:
+        for line in device.report(args.device, args.repeats, sizes):
+            print(line)
+
+
+def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """``--sizes`` as (replicates, n_samples) pairs; one line and exit 1 for a bad one."""
+    sizes = []
+    for item in text.split(","):
+        parts = item.strip().split("x")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+            sys.exit(f"bad value --sizes={text}: {item!r} is not REPLICATESxN_SAMPLES with both >= 1")
+        sizes.append((int(parts[0]), int(parts[1])))
+    return tuple(sizes)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,11 @@ COMMANDS = [
     (["-m", "benchmarks.run", "--repeats", "0"], "bad value --repeats=0: must be an integer >= 1"),
     (
         ["-m", "benchmarks.run", "--only", "B9"],
-        "bad value --only=B9: B9 unknown; choose from B1,B2,B3,B4,memory",
+        "bad value --only=B9: B9 unknown; choose from B1,B2,B3,B4,memory,device",
+    ),
+    (
+        ["-m", "benchmarks.run", "--only", "device", "--sizes", "10y"],
+        "bad value --sizes=10y: '10y' is not REPLICATESxN_SAMPLES with both >= 1",
     ),
 ]
 
