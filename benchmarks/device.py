@@ -47,10 +47,18 @@ class DeviceFigure:
     loop_rate: list[float]
     randn_rate: list[float]
     peak_bytes: int | None
+    #: The first, cold run's seconds (with ``compile``, its compilation included).
+    first: float
 
 
 def large_batch(
-    estimator: str, replicates: int, n_samples: int, device: str, repeats: int, steps: int = 200
+    estimator: str,
+    replicates: int,
+    n_samples: int,
+    device: str,
+    repeats: int,
+    steps: int = 200,
+    compiled: bool = False,
 ) -> DeviceFigure:
     """B1 on ``device``: a whole ``train()`` against ``torch.randn`` drawing as many samples."""
     cfg = compose_config(
@@ -60,6 +68,7 @@ def large_batch(
         f"steps={steps}",
         f"device={device}",
         f"max_batch_elements={max(replicates * n_samples * 2, 1)}",
+        f"compile={str(compiled).lower()}",
     )
 
     def draws() -> None:
@@ -67,7 +76,8 @@ def large_batch(
             torch.randn(replicates, n_samples, device=device)
 
     run = lambda: real_run(cfg)  # noqa: E731
-    synchronised(device, run), synchronised(device, draws)  # warm-up
+    first = synchronised(device, run)  # warm-up; compiled, it includes the compilation
+    synchronised(device, draws)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
     pairs = [(synchronised(device, run), synchronised(device, draws)) for _ in range(repeats)]
@@ -81,6 +91,7 @@ def large_batch(
         [samples / m for m, _ in pairs],
         [samples / b for _, b in pairs],
         peak,
+        first,
     )
 
 
@@ -98,20 +109,23 @@ def report(
     estimators: tuple[str, ...] = ESTIMATORS,
     steps: int = 200,
     small_steps: int = 2000,
+    compiled: tuple[bool, ...] = (False,),
 ) -> list[str]:
-    """Every device figure as a line, in the order docs/performance.md's GPU table lists them."""
+    """Every device figure as a line, in the order docs/performance.md's GPU table lists them;
+    ``compiled``: eager, compiled (``compile=true``) or both."""
     lines = []
     for replicates, n_samples in sizes:
         for estimator in estimators:
-            f = large_batch(estimator, replicates, n_samples, device, repeats, steps)
-            peak = "" if f.peak_bytes is None else f", peak {f.peak_bytes / 2**30:.2f} GiB"
-            lines.append(
-                f"B1 {device} {replicates}x{n_samples} {estimator:14s} loop / randn samples per s: "
-                f"{spread(f.ratios)}  (loop {spread(f.loop_rate, 1e-9)} G/s, "
-                f"randn {spread(f.randn_rate, 1e-9)} G/s{peak})"
-            )
+            for compile_step in compiled:
+                f = large_batch(estimator, replicates, n_samples, device, repeats, steps, compile_step)
+                peak = "" if f.peak_bytes is None else f", peak {f.peak_bytes / 2**30:.2f} GiB"
+                lines.append(
+                    f"B1 {device} {replicates}x{n_samples} {estimator:14s} "
+                    f"{'compiled' if compile_step else 'eager':8s} loop / randn samples per s: "
+                    f"{spread(f.ratios)}  (loop {spread(f.loop_rate, 1e-9)} G/s, "
+                    f"randn {spread(f.randn_rate, 1e-9)} G/s{peak}; first run {f.first:.1f} s)"
+                )
     lines.append(
         f"B2 {device} small step 1x1: {spread(small_step(device, repeats, small_steps))} µs per step"
     )
-    lines.append(f"compile: not built (issue 14, part 3); {device} runs eager")
     return lines

@@ -100,6 +100,7 @@ def main() -> None:
         default=",".join(f"{r}x{n}" for r, n in device.SIZES),
         help="B1 sizes for `device`, replicates x n_samples, comma-separated",
     )
+    parser.add_argument("--compile", action="store_true", help="`device`: each B1 figure compiled too")
     parser.add_argument(
         "--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)"
     )
@@ -136,7 +137,8 @@ def main() -> None:
     if "memory" in chosen:
         mem()
     if "device" in chosen:
-        for line in device.report(args.device, args.repeats, sizes):
+        compiled = (False, True) if args.compile else (False,)
+        for line in device.report(args.device, args.repeats, sizes, compiled=compiled):
             print(line)
 
 

@@ -153,6 +153,8 @@ class TrainConfig:
     #: Per-sample terms held at once: a bigger step is made in chunks of whole replicate rows,
     #: with the same numbers (reparam_opt/chunks.py); 2²³ keeps a step within a few hundred MB.
     max_batch_elements: int = 8_388_608
+    #: torch.compile a whole step (fused kernels, the eager path's draws); estimators without state.
+    compile: bool = False
     device: str = "cpu"
     threads: Optional[int] = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
     return_metric: Optional[str] = None  # the summary metric train.py returns (an Optuna sweep minimises it)

@@ -38,6 +38,9 @@ class Run:
     fixed_scale: Tensor
     #: Per-sample terms a step may hold at once (``max_batch_elements``).
     max_elements: int
+    #: A whole step: ``(cost, q, n_samples, state) -> (terms, their mean over the samples)``,
+    #: compiled with ``compile`` (``step_of``).
+    step: Callable[..., tuple[Tensor, Tensor]]
 
     @property
     def theta_star(self) -> float | None:
@@ -91,14 +94,33 @@ def setup(cfg: DictConfig) -> Run:
     theta = family.initial(cfg.replicates, cfg.theta0, device)
     optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
     estimator = estimator_of(cfg.estimator)
+    estimate = instantiate(cfg.estimator)
     return Run(
         objective,
         objective.optimum(cfg.theta0, cfg.sigma),
         estimator,
-        instantiate(cfg.estimator),
+        estimate,
         family,
         theta,
         optimizer,
         torch.tensor(float(cfg.sigma), device=device),
         cfg.max_batch_elements,
+        step_of(estimate, bool(cfg.get("compile", False))),
     )
+
+
+def step_of(estimate: Callable[..., Tensor], compile_step: bool) -> Callable[..., tuple[Tensor, Tensor]]:
+    """A whole step's terms and their mean; with ``compile_step``, through ``torch.compile``.
+
+    Compiled, inductor fuses the step's elementwise passes and the mean into fewer kernels. Its
+    ``fallback_random`` keeps torch's own samplers, so a seed gives the draws of the eager path;
+    the fused arithmetic may round the last bit differently (docs/reference.md, ``compile``).
+    """
+
+    def step(cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, state: dict) -> tuple[Tensor, Tensor]:
+        terms = estimate(cost, q, n_samples, state=state)
+        return terms, terms.mean(-2)
+
+    if not compile_step:
+        return step
+    return torch.compile(step, dynamic=False, options={"fallback_random": True})

@@ -154,8 +154,8 @@ def estimate_step(
     """The step's estimate of ∇E_q[f] per replicate: whole, or a chunk of rows at a time, keeping
     what the recorder ``wants`` of the terms (the in-step variance, the histogram's subsample)."""
     if len(bounds) == 2:
-        terms = run.estimate(run.objective, q, n_samples, state=state)
-        return StepEstimate(run.estimator.variance_of_mean, terms.mean(-2), terms)
+        terms, mean = run.step(run.objective, q, n_samples, state)
+        return StepEstimate(run.estimator.variance_of_mean, mean, terms)
     return estimate_in_chunks(
         lambda start, stop: run.estimate(run.objective, q.rows(start, stop), n_samples, state=state),
         bounds,

@@ -175,3 +175,13 @@ def check_train_config(cfg: DictConfig) -> None:
     check_objective(cfg.objective)
     check_family(cfg)
     check_device(cfg.device)
+    check_compile(cfg)
+
+
+def check_compile(cfg: DictConfig) -> None:
+    """``compile`` applies to an estimator without state: the compiled step is a pure function."""
+    if cfg.get("compile", False) and estimator_of(cfg.estimator).stateful:
+        raise ConfigError(
+            f"bad value compile=true: estimator={estimator_of(cfg.estimator).name} keeps state "
+            "across steps; compile applies to estimators without state"
+        )

@@ -132,6 +132,7 @@ ADDED_KEYS = {
     "family": {"name": "gaussian"},
     "variance_draws": 0,
     "max_batch_elements": 8_388_608,
+    "compile": False,
 }
 
 

@@ -109,6 +109,7 @@ runpy.run_path(train, run_name="__main__")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", [5, 300])  # at the first rows of scalars; in a later block
 def test_a_full_disk_under_the_event_file_is_one_line_and_a_failed_summary(
     limit: int, tmp_path: Path

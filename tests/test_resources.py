@@ -67,6 +67,7 @@ def test_this_machine_says_what_it_has() -> None:
     assert free > 0 and source in ("MemAvailable", "under this cgroup's memory.max")
 
 
+@pytest.mark.slow
 def test_train_py_refuses_a_size_no_machine_has(tmp_path: Path) -> None:
     """A real process: one line, exit 1, and summary.json says why, before any work."""
     done = run_train(

@@ -47,6 +47,7 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
         "tolerance",
         "variance_draws",
         "max_batch_elements",
+        "compile",
         "device",
         "threads",
         "return_metric",

@@ -130,6 +130,11 @@ ROWS = [  # (override, the line it must produce)
     ("variance_draws=1", "bad value variance_draws=1: must be 0, or an integer >= 2"),
     ("max_batch_elements=0", "bad value max_batch_elements=0: must be an integer >= 1"),
     (
+        "family=bernoulli estimator=relax compile=true",
+        "bad value compile=true: estimator=relax keeps state across steps; "
+        "compile applies to estimators without state",
+    ),
+    (
         "family=bernoulli estimator=relax estimator.control_lr=0",
         "bad value estimator.control_lr=0.0: must be a finite number > 0",
     ),
