@@ -91,7 +91,7 @@ class StepEstimate:
 
     A step made whole keeps its ``terms``, and the in-step variance and the histogram come from
     them on demand. A step made in chunks has them already: ``variance`` at a logged step and the
-    histogram's subsample per tag (``samples``: the values and the row each came from).
+    histogram's subsample per tag (``samples``: the values, the row each came from, the stride).
     """
 
     #: The estimator's ``variance_of_mean``: the in-step variance from the terms and their mean.
@@ -113,10 +113,8 @@ class StepEstimate:
         """Every k-th term of each part (tag → columns) over the live rows (``alive``; None: all)."""
         if self.terms is not None:
             terms = self.terms if alive is None else self.terms[alive]
-            return {
-                tag: _strided(terms[..., columns], 0, stride(terms[..., columns].numel()))
-                for tag, columns in parts.items()
-            }
+            parts_of = {tag: terms[..., columns].detach().flatten() for tag, columns in parts.items()}
+            return {tag: flat[:: stride(flat.numel())] for tag, flat in parts_of.items()}
         return {
             tag: _as_strided_view(values if alive is None else values[alive[rows]], every)
             for tag, (values, rows, every) in self.samples.items()
@@ -131,11 +129,6 @@ def _as_strided_view(values: Tensor, every: int) -> Tensor:
     spaced = values.new_empty(len(values), 2)
     spaced[:, 0] = values
     return spaced[:, 0]
-
-
-def _strided(terms: Tensor, offset: int, every: int) -> Tensor:
-    """The terms whose index in the step, ``offset`` + their flat index here, is a multiple of ``every``."""
-    return terms.detach().flatten()[(-offset) % every :: every]
 
 
 @dataclass(frozen=True)
