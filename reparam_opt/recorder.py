@@ -2,9 +2,11 @@
 
 Scalars go to TensorBoard at a cadence of about ``POINTS_PER_SERIES`` points per run (see
 ``cadence``); the per-sample histogram every ``HISTOGRAM_EVERY_LOGS``-th logged step. The last
-step, and the step an interrupted run stops at, get both. While every replicate is alive, a
-step only copies θ (and, when logged, the estimate and its in-step variance) into the run's
-``History``; its statistics are computed a block at a time.
+step, and the step an interrupted run stops at, get both. While no replicate is known to have
+diverged, a step only copies θ and the live mask (and, when logged, the estimate and its in-step
+variance) into the run's ``History``, and nothing is read back to the host; its statistics are
+computed a block at a time, a step after a divergence with its own mask. Once the host has seen a
+divergence, each step is written at once.
 """
 
 from __future__ import annotations
@@ -199,12 +201,12 @@ class Recorder:
         history = self.history
         counts = history.live_counts() if history.rows else []
         first = next((row for row, count in enumerate(counts) if count < len(self.theta)), len(counts))
-        logged, first_step = list(history.logged), history.first_step
+        slots, first_step = {row: slot for slot, row in enumerate(history.logged)}, history.first_step
         history.truncate(first)
         self.tracker.fold(history)
         self.step_log.write_rows(history)
         for row in range(first, len(counts)):
-            slot = logged.index(row) if row in logged else None
+            slot = slots.get(row)
             variance = None if slot is None or history.variance is None else history.variance[slot]
             grad = None if slot is None else history.grad[slot]
             self.at_once(
