@@ -32,6 +32,10 @@ VARIANCE_ROWS = [
     ),
     ("objective=target", "bad value objective=target: the study is of the Gaussian family"),
     (
+        "sweep=theta sweep.parameter=sigma sweep.points=[0,1]",
+        "bad value sweep.points=[0.0]: sweep.parameter=sigma must be > 0",
+    ),
+    (
         "objective=cosine objective.k=0",
         "objective.k=0.0 is not allowed for objective=cosine: k must be a finite number > 0",
     ),

@@ -107,7 +107,8 @@ def check(cfg: DictConfig) -> None:
     if bad:
         raise ValueError(f"bad value sweep.points={bad}: must be finite numbers")
     if cfg.sweep.parameter == "sigma" and any(v <= 0 for v in cfg.sweep.points):
-        raise ValueError(f"bad value sweep.points={list(cfg.sweep.points)}: σ must be > 0")
+        bad = [v for v in cfg.sweep.points if v <= 0]
+        raise ValueError(f"bad value sweep.points={bad}: sweep.parameter=sigma must be > 0")
     if cfg.dtype not in DTYPES:
         raise ValueError(f"dtype={cfg.dtype} is not allowed; use one of {', '.join(DTYPES)}")
     if not cfg.sweep.points:
