@@ -156,11 +156,24 @@ def estimate_step(
     if len(bounds) == 2:
         terms, mean = run.step(run.objective, q, n_samples, state)
         return StepEstimate(run.estimator.variance_of_mean, mean, terms)
+    return in_chunks(run, q, n_samples, state, bounds, run.estimator.variance_of_mean, wants())
+
+
+def in_chunks(
+    run: Run,
+    q: Gaussian | BernoulliQ,
+    n_samples: int,
+    state: dict,
+    bounds: list[int],
+    variance_of_mean: Callable[[Tensor, Tensor | None], Tensor],
+    wants: Wants,
+) -> StepEstimate:
+    """The run's estimator on ``q`` a chunk of replicate rows at a time (``chunks.estimate_in_chunks``)."""
     return estimate_in_chunks(
         lambda start, stop: run.estimate(run.objective, q.rows(start, stop), n_samples, state=state),
         bounds,
-        run.estimator.variance_of_mean,
-        wants(),
+        variance_of_mean,
+        wants,
         run.theta.detach(),
         n_samples,
     )
@@ -173,14 +186,8 @@ def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) 
     bounds = run.chunk_bounds(draws)
     if len(bounds) == 2:
         return run.estimate(run.objective, q, draws, state=frozen).detach().var(-2)
-    return estimate_in_chunks(
-        lambda start, stop: run.estimate(run.objective, q.rows(start, stop), draws, state=frozen),
-        bounds,
-        lambda terms, mean: terms.var(-2),
-        Wants(variance=True),
-        run.theta.detach(),
-        draws,
-    ).variance
+    per_row_variance = lambda terms, mean: terms.var(-2)  # noqa: E731
+    return in_chunks(run, q, draws, frozen, bounds, per_row_variance, Wants(variance=True)).variance
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:

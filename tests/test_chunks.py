@@ -35,6 +35,7 @@ IDENTICAL = {
     "diverging": ["estimator=score", "n_samples=1", "theta0=6", "replicates=64", "steps=60"],
     "cosine": ["estimator=score", "replicates=40", "n_samples=5", "objective=cosine", "steps=30"],
     "exact": ["estimator=exact", "replicates=40", "n_samples=5", "steps=30"],
+    "variance_draws": ["estimator=score", "replicates=64", "n_samples=1", "variance_draws=10", "steps=30"],
 }
 
 
