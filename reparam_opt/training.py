@@ -181,13 +181,17 @@ def in_chunks(
 
 def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) -> Tensor:
     """A one-sample estimator's variance at θ_t, per replicate and parameter, from ``draws`` more
-    single-sample terms. They leave the update, the state and the f-evaluation count alone."""
+    single-sample terms. They leave the update, the state, the random stream and the f-evaluation
+    count alone."""
     frozen = {**state, "frozen": True}
     bounds = run.chunk_bounds(draws)
-    if len(bounds) == 2:
-        return run.estimate(run.objective, q, draws, state=frozen).detach().var(-2)
-    per_row_variance = lambda terms, mean: terms.var(-2)  # noqa: E731
-    return in_chunks(run, q, draws, frozen, bounds, per_row_variance, Wants(variance=True)).variance
+    device = run.theta.device
+    # Their own random stream: the run's draws, and so its θ path, are those it makes without them.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if len(bounds) == 2:
+            return run.estimate(run.objective, q, draws, state=frozen).detach().var(-2)
+        per_row_variance = lambda terms, mean: terms.var(-2)  # noqa: E731
+        return in_chunks(run, q, draws, frozen, bounds, per_row_variance, Wants(variance=True)).variance
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:

@@ -58,8 +58,10 @@ def test_one_sample_log_variance_comes_from_extra_draws(make_cfg, tmp_path: Path
     from tests.conftest import scalars
 
     base = ("family=bernoulli", "estimator=score", "n_samples=1", "steps=3", "replicates=4000")
-    train(make_cfg(*base, "variance_draws=50"), tmp_path / "draws")
-    train(make_cfg(*base), tmp_path / "plain")
+    with_draws = train(make_cfg(*base, "variance_draws=50"), tmp_path / "draws")
+    plain = train(make_cfg(*base), tmp_path / "plain")
+    assert with_draws["final_theta_median"] == plain["final_theta_median"]
+    assert scalars(tmp_path / "draws")["theta/mean"] == scalars(tmp_path / "plain")["theta/mean"]
     logged = scalars(tmp_path / "draws")
     step0 = dict(logged["grad/log_variance"])[0]
     # The mean over 4000 replicates of each one's sample variance of 50 draws, on a log scale.
