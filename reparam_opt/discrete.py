@@ -53,7 +53,8 @@ def score_ema(
     """REINFORCE with a moving-average baseline c: (f(b) − c)(b − p), then c ← decay·c + (1 − decay)·mean f.
 
     c lives in ``state`` (one per replicate, [replicates, 1, 1], starting at 0) and is updated after
-    the step's terms are made, so each step's estimate is unbiased given the past. With a constant c
+    the step's terms are made, so each step's estimate is unbiased given the past; its mean over
+    replicates is logged as ``estimator/baseline``. With a constant c
     the single-sample variance is p(1 − p)[f(1)(1 − p) + f(0)p − c]².
     """
     state = {} if state is None else state
@@ -65,6 +66,7 @@ def score_ema(
     terms = _scores(q, b, fb - baseline)
     if not state.get("frozen"):
         state["baseline"] = decay * baseline + (1.0 - decay) * fb.mean(-2, keepdim=True)
+        state["logged"] = {"estimator/baseline": baseline.mean()}  # the c this step used
     return terms
 
 

@@ -92,7 +92,9 @@ class StepScalars:
         diverged: Tensor,
     ) -> dict[str, Tensor | None]:
         """The Bernoulli family's scalars: θ is the logit [steps, replicates, 1]; p = σ(θ) beside it,
-        and ``grad/log_variance``, ln of the single-sample variance n·Var(estimate), as RELAX Fig. 1."""
+        and ``grad/log_variance``, ln of the single-sample variance n·Var(estimate), as RELAX Fig. 1,
+        beside its closed form where there is one. A step whose sample variances are all 0 logs no
+        ``grad/log_variance`` (ln 0): rare outcomes carry a baseline's variance once p is small."""
         objective, n = self.objective, self.n_samples
         analytic = self.family.closed_form_variance(self.estimator.name, objective, theta, n)
         in_step = None if variance is None else variance[..., 0].mean(-1)
@@ -105,6 +107,7 @@ class StepScalars:
             "grad/variance": in_step,
             "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
             "grad/log_variance": None if in_step is None else (in_step * n).log(),
+            "grad/log_variance_analytic": None if analytic is None else analytic.mean(-1).log(),
         }
 
     def scale_scalars(

@@ -13,7 +13,10 @@ Panels, each over the steps, every series a median over a configuration's seeds:
 - a learned σ's mean and 5–95% band on a log axis, with its predicted path dotted, where some
   configuration learned σ;
 - for the Bernoulli family (no θ*: θ → −∞), the exact loss J(θ) in place of the RMS error, and
-  the log variance of one sample's estimate (RELAX Fig. 1) in place of the in-step variance.
+  the log variance of one sample's estimate (RELAX Fig. 1) in place of the in-step variance,
+  beside its closed form (dotted) where the estimator has one. The measured line breaks where
+  every sample variance of a step was 0 (a leave-one-out baseline once b is almost always 0)
+  rather than joining the rare steps that saw both outcomes.
 """
 
 from __future__ import annotations
@@ -118,12 +121,17 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
         elif tag == "scale/mean":
             _sigma_panel(ax, configs, colour)
         elif tag == "grad/log_variance":
-            _line_panel(
-                ax, configs, colour, tag, "log variance of one sample's gradient estimate", "ln variance"
-            )
+            _log_variance_panel(ax, configs, colour)
         else:
             _line_panel(
-                ax, configs, colour, tag, "replicates diverged (|θ| > 10⁶ or not finite)", "% of replicates"
+                ax,
+                configs,
+                colour,
+                tag,
+                "replicates diverged (|θ| > 10⁶, not finite, or σ = 0 or ∞)"
+                if any("scale/mean" in c.series for c in configs)
+                else "replicates diverged (|θ| > 10⁶ or not finite)",
+                "% of replicates",
             )
     handles = [Line2D([], [], color=colour[id(c)], lw=1.4, label=c.label) for c in configs]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="configuration")
@@ -237,6 +245,26 @@ def _sigma_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> Non
     if predicted:
         ax.legend(handles=[Line2D([], [], color="black", ls=":", label="predicted")], fontsize=8)
     _finish(ax, "learned σ: mean and 5–95% band across replicates (log axis)", "σ")
+
+
+def _log_variance_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> None:
+    """ln of one sample's variance, measured (solid, broken where it was ln 0) and in closed form
+    (dotted), where a configuration has one."""
+    closed = False
+    for config in configs:
+        if "grad/log_variance" in config.series:
+            steps, values = config.series["grad/log_variance"]
+            ax.plot(steps, np.where(np.isfinite(values), values, np.nan), color=colour[id(config)], lw=1.4)
+        if "grad/log_variance_analytic" in config.series:
+            ax.plot(*config.series["grad/log_variance_analytic"], color=colour[id(config)], lw=1.0, ls=":")
+            closed = True
+    if closed:
+        handles = [
+            Line2D([], [], color="0.3", lw=1.4, label="measured (gaps: every sample variance was 0)"),
+            Line2D([], [], color="0.3", lw=1.0, ls=":", label="closed form"),
+        ]
+        ax.legend(handles=handles, fontsize=8, loc="lower left")
+    _finish(ax, "log variance of one sample's gradient estimate", "ln variance")
 
 
 def _line_panel(

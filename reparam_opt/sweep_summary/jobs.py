@@ -44,8 +44,12 @@ CURVE_TAGS = (
     "scale/q95",
     "objective/mean",
     "grad/log_variance",
+    "grad/log_variance_analytic",
     "prob/mean",
 )
+
+#: A logged step (one with ``objective/mean``) that has no ln variance had every sample variance 0.
+LN_ZERO = "grad/log_variance"
 
 
 @dataclass
@@ -57,7 +61,7 @@ class ConfigCurves:
     hue: str = ""
     shade: float = 1.0
     #: Median over seeds of each tag of ``CURVE_TAGS`` that was logged; ``theta/diverged`` as a
-    #: percentage of the replicates.
+    #: percentage of the replicates; ``grad/log_variance`` −∞ at a logged step where it was ln 0.
     series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: The ``tolerance`` that ``steps_to_tolerance`` waited for, where the jobs agree on one.
     tolerance: float | None = None
@@ -216,6 +220,10 @@ def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> 
     result.tolerance = tolerances.pop() if len(tolerances) == 1 else None
     for tag in CURVE_TAGS:
         series = [job[tag] for job in read]
+        if tag == LN_ZERO and any(series):  # ln 0 = −∞ where the log wrote nothing: not a gap to bridge
+            series = [
+                {s: one.get(s, -np.inf) for s in job["objective/mean"]} for one, job in zip(series, read)
+            ]
         steps = np.array(sorted({s for one in series for s in one}), dtype=int)
         if not len(steps):
             continue
