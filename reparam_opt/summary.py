@@ -16,6 +16,13 @@ from omegaconf import OmegaConf
 #: The end-of-run metrics, in the order the final line prints them.
 METRIC_KEYS = ("steps_to_tolerance", "final_rms_error", "stationary_rms", "path_length_ratio", "diverged")
 
+#: What ``return_metric`` may name per family: the Gaussian family's metrics measure θ against θ*;
+#: the Bernoulli family has no θ* (θ → −∞) and returns its exact loss instead.
+RETURN_METRICS = {
+    "gaussian": METRIC_KEYS,
+    "bernoulli": ("final_objective", "path_length_ratio", "diverged"),
+}
+
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it into place.
@@ -66,8 +73,8 @@ def one_line(summary: Mapping[str, Any]) -> str:
 
 def sweep_value(summary: Mapping[str, Any], metric: str) -> float:
     """The metric a sweeper minimises: +inf for a diverged run or a metric that is None or not finite."""
-    if metric not in METRIC_KEYS:
-        raise ValueError(f"return_metric={metric} is not a metric; choose one of {', '.join(METRIC_KEYS)}")
+    if metric not in summary:
+        raise ValueError(f"return_metric={metric} is not a metric of this run")
     value = summary[metric]
     if summary["status"] != "completed" or value is None or not math.isfinite(value):
         return math.inf

@@ -18,9 +18,9 @@ from hydra.errors import CompactHydraException, InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from reparam_opt.config import estimator_of
+from reparam_opt.config import TrainConfig, estimator_of
 from reparam_opt.gaussian import SCALES
-from reparam_opt.summary import METRIC_KEYS
+from reparam_opt.summary import RETURN_METRICS
 
 
 class ConfigError(CompactHydraException, ValueError):
@@ -58,7 +58,8 @@ TRAIN_KEYS: Mapping[str, Allowed] = {
     "histogram_every": null_or_at_least(1),
     "threads": null_or_at_least(1),
     "return_metric": Allowed(
-        f"null or one of {', '.join(METRIC_KEYS)}", lambda v: v is None or v in METRIC_KEYS
+        f"null or one of {', '.join(dict.fromkeys(m for ms in RETURN_METRICS.values() for m in ms))}",
+        lambda v: v is None or any(v in ms for ms in RETURN_METRICS.values()),
     ),
     "lr": POSITIVE,
     "sigma": POSITIVE,
@@ -130,8 +131,15 @@ def check_device(name: str) -> None:
 #: The ``family`` group's options.
 FAMILIES = ("gaussian", "bernoulli")
 
-#: The keys of the Gaussian family, at the values that leave them meaning nothing elsewhere.
-GAUSSIAN_KEYS = {"dim": 1, "scale": "fixed", "entropy_weight": 0.0, "sigma": 1.0}
+#: The keys of the Gaussian family, at the values that leave them meaning nothing elsewhere
+#: (``tolerance`` is on the RMS error against θ*, which only the Gaussian family has).
+GAUSSIAN_KEYS = {
+    "dim": 1,
+    "scale": "fixed",
+    "entropy_weight": 0.0,
+    "sigma": 1.0,
+    "tolerance": TrainConfig.tolerance,
+}
 
 #: Options an estimator's config may carry, and what each allows.
 ESTIMATOR_KEYS: Mapping[str, Allowed] = {
@@ -157,6 +165,12 @@ def check_family(cfg: DictConfig) -> None:
         raise ConfigError(
             f"bad value objective={objective.name}: it applies to family={objective.family} only; "
             f"family={family} takes objective={choices}"
+        )
+    metrics = RETURN_METRICS[family]
+    if cfg.get("return_metric") is not None and cfg.return_metric not in metrics:
+        raise ConfigError(
+            f"bad value return_metric={cfg.return_metric}: family={family} "
+            f"returns one of {', '.join(metrics)}"
         )
     if family != "gaussian":
         for key, neutral in GAUSSIAN_KEYS.items():

@@ -32,7 +32,7 @@ def test_sweep_value_maps_failures_to_infinity() -> None:
     assert sweep_value(done, "steps_to_tolerance") == math.inf
     assert sweep_value({**done, "status": "diverged"}, "stationary_rms") == math.inf
     assert sweep_value({**done, "stationary_rms": math.nan}, "stationary_rms") == math.inf
-    with pytest.raises(ValueError, match="return_metric=loss is not a metric"):
+    with pytest.raises(ValueError, match="return_metric=loss is not a metric of this run"):
         sweep_value(done, "loss")
 
 

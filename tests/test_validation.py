@@ -54,7 +54,7 @@ ROWS = [  # (override, the line it must produce)
     (
         "return_metric=loss",
         "bad value return_metric=loss: must be null or one of steps_to_tolerance, "
-        "final_rms_error, stationary_rms, path_length_ratio, diverged",
+        "final_rms_error, stationary_rms, path_length_ratio, diverged, final_objective",
     ),
     ("device=tpu", "bad value device=tpu: must be cpu, cuda or cuda:<index>"),
     (
@@ -110,6 +110,21 @@ ROWS = [  # (override, the line it must produce)
     (
         "family=bernoulli sigma=2",
         "bad value sigma=2.0: it applies to family=gaussian only; family=bernoulli must leave it at 1.0",
+    ),
+    (
+        "family=bernoulli tolerance=0.01",
+        "bad value tolerance=0.01: it applies to family=gaussian only; "
+        "family=bernoulli must leave it at 0.35",
+    ),
+    (
+        "family=bernoulli return_metric=final_rms_error",
+        "bad value return_metric=final_rms_error: family=bernoulli returns one of "
+        "final_objective, path_length_ratio, diverged",
+    ),
+    (
+        "return_metric=final_objective",
+        "bad value return_metric=final_objective: family=gaussian returns one of "
+        "steps_to_tolerance, final_rms_error, stationary_rms, path_length_ratio, diverged",
     ),
     (
         "family=bernoulli estimator=concrete estimator.tau=0",
