@@ -32,6 +32,7 @@ from tests.gaussian_cases import (
     DIMS,
     DTYPE,
     LEARNED,
+    OTHER_COSTS,
     SCALES,
     K,
     exact_gradient,
@@ -172,6 +173,29 @@ def test_closed_forms_match_quadrature_at_unequal_coordinates(dim: int) -> None:
         )
 
 
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_mu_covariance_matrix_matches_quadrature(dim: int) -> None:
+    """The whole covariance matrix of the μ-terms: per-coordinate variances on the diagonal
+    (``separable.coordinate_variances``), ``mu_covariances`` off it: REFERENCE "D dimensions",
+    Cov(h_i, h_j) = 4d_i d_j for score, 0 for pathwise. REFERENCE states it for one σ; it holds with
+    σ_i unequal too. Gauss–Hermite with 8 nodes a coordinate is exact for these polynomials."""
+    d = np.array([-0.8, 0.3, 1.1][:dim])
+    eps, weights = gaussian_grid(dim, nodes=8)
+    mu_t = torch.tensor(d + K)
+    for sigma in (np.array([0.6, 1.3, 0.9][:dim]), np.full(dim, 0.8)):
+        terms = quadrature_terms(d, sigma, eps)
+        sigma_t = torch.tensor(sigma)
+        for name in ("pathwise", "score"):
+            centred = terms[f"{name}_mu"] - weights @ terms[f"{name}_mu"]
+            quadrature = centred.T @ (weights[:, None] * centred)  # [D, D]
+            code = torch.diag(separable.coordinate_variances(name, COST, mu_t, sigma_t))
+            code = code + COST.mu_covariances(mu_t, sigma_t)[name]()
+            np.testing.assert_allclose(code.numpy(), quadrature, rtol=1e-10, atol=1e-10)
+            if name == "score":  # and REFERENCE's own words, off the diagonal
+                off = ~np.eye(dim, dtype=bool)
+                np.testing.assert_allclose(quadrature[off], (4 * np.outer(d, d))[off], rtol=1e-10)
+
+
 @pytest.mark.parametrize("dim,n", [(2, 2), (3, 2), (2, 3)])
 def test_leave_one_out_closed_form_matches_quadrature_in_d_dimensions(dim: int, n: int) -> None:
     """n·Var of the n-sample leave-one-out estimate, summed over μ, by (n·D)-dimensional quadrature."""
@@ -203,6 +227,28 @@ def test_estimators_without_a_scale_closed_form_say_so() -> None:
             )
     assert estimators.score.closed_form_scale_variance(COST, mu, 0.8, "fixed") is None
     assert estimators.score_baseline.closed_form_variance(COST, mu, sigma, 1) is None  # needs n ≥ 2
+
+
+@pytest.mark.parametrize("objective", sorted(OTHER_COSTS))
+@pytest.mark.parametrize("scale", SCALES)
+def test_off_the_square_closed_forms_exist_only_where_derived(objective: str, scale: str) -> None:
+    """cosine and gaussian_bump at D = 3: a μ-variance for score, pathwise and leave-one-out (tested
+    against Monte Carlo in test_gaussian_monte_carlo.py), none for measure-valued and none for any
+    estimator's s-terms but exact's zero; a run logs no number for those (test_gaussian_training.py)."""
+    cost = OTHER_COSTS[objective]
+    mu, sigma = point(3, scale)
+    s = sigma_arg(sigma, scale)
+    for name, n in (("score", 1), ("pathwise", 1), ("score_baseline", 3)):
+        value = ESTIMATORS[name].closed_form_variance(cost, mu, s, n)
+        assert value is not None and bool(torch.isfinite(value)) and float(value) > 0, name
+    assert estimators.measure_valued.closed_form_variance(cost, mu, s) is None
+    for name in ("score", "score_baseline", "pathwise", "measure_valued"):
+        assert ESTIMATORS[name].closed_form_scale_variance(cost, mu, s, scale) is None, name
+    exact = estimators.exact.closed_form_scale_variance(cost, mu, s, scale)
+    if scale == "fixed":
+        assert exact is None
+    else:
+        assert float(exact) == 0.0
 
 
 @pytest.mark.parametrize("dim", DIMS)
