@@ -91,15 +91,22 @@ def test_leave_one_out_reference_values() -> None:
     assert [variance(1.0, n) for n in (2, 4, 8)] == pytest.approx([5.965e-4, 1.694e-4, 6.629e-5], rel=1e-3)
 
 
-@pytest.mark.parametrize(("tau", "m"), [(0.5, 0.5 - math.pi / 8), (1.0, 1 / 6)])
-def test_concrete_mean_at_theta_zero_is_the_bias_factor(tau: float, m: float) -> None:
-    """E = (1 − 2t)m(τ)/τ: the exact gradient times 4m(τ)/τ (0.858 at τ = ½, 2/3 at τ = 1).
-    The standard error is the sample's own (the relaxed terms have no closed-form fourth moment)."""
+@pytest.mark.parametrize(("tau", "m", "factor"), [(0.5, 0.5 - math.pi / 8, "0.858"), (1.0, 1 / 6, "0.667")])
+def test_concrete_mean_at_theta_zero_is_the_bias_factor(tau: float, m: float, factor: str) -> None:
+    """E = (1 − 2t)m(τ)/τ: the exact gradient times 4m(τ)/τ (REFERENCE: 4 − π = 0.858 at τ = ½,
+    2/3 at τ = 1). The standard error is the sample's own (the relaxed terms have no closed-form
+    fourth moment). The closed form m(τ) is checked twice more, independently of the samples: as
+    the quadrature's E[b̃(1 − b̃)] over the logistic noise (bernoulli_table, accurate to 1e−11), and
+    4m(τ)/τ against REFERENCE's printed factor to its last digit."""
+    from reparam_opt.bernoulli_table import expected_relaxed
+
     t, replicates = 0.45, 400_000
     x = estimates("concrete", 0.0, t, replicates, tau=tau)
     expected = (1 - 2 * t) * m / tau
     assert abs(float(x.mean()) - expected) < Z * float(x.std()) / math.sqrt(replicates)
-    assert expected / float(Target(t).grad(torch.zeros(1))) == pytest.approx(4 * m / tau, rel=1e-6)
+    exact = float(Target(t).grad(torch.zeros(1, dtype=DTYPE)))
+    assert expected_relaxed("concrete", 0.0, t, tau)[0] / exact == pytest.approx(4 * m / tau, rel=1e-9)
+    assert 4 * m / tau == pytest.approx(float(factor), abs=half_unit(factor))
 
 
 def test_concrete_variance_at_tau_one() -> None:
@@ -228,22 +235,48 @@ def test_extra_variance_draws_leave_the_learned_state_alone(name: str, options: 
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def half_unit(printed: str) -> float:
+    """Half a unit in the last digit of a number as REFERENCE prints it: the most a correctly rounded
+    value can be off by ("−1.852" → 5e−4, "0.0075" → 5e−5)."""
+    decimals = len(printed.partition(".")[2])
+    return 0.5 * 10.0**-decimals
+
+
+#: The quadrature's own error (bernoulli_table.expected_relaxed and the bisection in ``stall``):
+#: under 1e−11 in θ against scipy's adaptive quadrature split at the jump, at every point below.
+QUADRATURE_ERROR = 1e-9
+
+
 @pytest.mark.parametrize(
-    ("name", "tau", "expected"),
+    ("name", "t", "tau", "printed"),
     [
-        ("concrete", 0.5, -0.596),
-        ("concrete", 1.0, -0.502),
-        ("concrete", 2.0, -0.590),
-        ("straight_through", 0.5, -0.381),
-        ("straight_through", 1.0, -0.268),
-        ("straight_through", 2.0, -0.223),
+        ("concrete", 0.45, 0.5, "-0.596"),
+        ("concrete", 0.45, 1.0, "-0.502"),
+        ("concrete", 0.45, 2.0, "-0.590"),
+        ("straight_through", 0.45, 0.1, "-1.852"),
+        ("straight_through", 0.45, 0.5, "-0.381"),
+        ("straight_through", 0.45, 1.0, "-0.268"),
+        ("straight_through", 0.45, 2.0, "-0.223"),
+        ("concrete", 0.499, 0.5, "-0.0118"),
+        ("straight_through", 0.499, 0.5, "-0.0075"),
     ],
 )
-def test_stall_points_by_quadrature_are_the_references(name: str, tau: float, expected: float) -> None:
-    """REFERENCE, t = 0.45: where each relaxed estimator's expected gradient is zero (3 decimals)."""
+def test_stall_points_by_quadrature_are_the_references(name: str, t: float, tau: float, printed: str) -> None:
+    """REFERENCE: where each relaxed estimator's expected gradient is zero, to the digits it prints.
+    Straight-through's term jumps where b does; a quadrature not split there was off by up to
+    9e−3 (−1.861 at τ = 0.1, −0.382 at ½, −0.269 at 1; −0.0055 at t = 0.499, τ = ½)."""
     from reparam_opt.bernoulli_table import stall
 
-    assert stall(name, 0.45, tau) == pytest.approx(expected, abs=1.5e-3)
+    assert stall(name, t, tau) == pytest.approx(float(printed), abs=half_unit(printed) + QUADRATURE_ERROR)
+
+
+def test_concrete_at_tau_one_tenth_does_not_stall() -> None:
+    """REFERENCE: Concrete has no stall at τ = 0.1, t = 0.45 (it drifts the right way, slowly): its
+    expected gradient is positive all over [−6, 0], not only at the ends that ``stall`` compares."""
+    from reparam_opt.bernoulli_table import expected_relaxed, stall
+
+    assert stall("concrete", 0.45, 0.1) is None
+    assert all(expected_relaxed("concrete", theta / 4, 0.45, 0.1)[0] > 0 for theta in range(-24, 1))
 
 
 def test_quadrature_meets_the_closed_forms() -> None:
@@ -253,12 +286,41 @@ def test_quadrature_meets_the_closed_forms() -> None:
     t = 0.45
     assert expected_relaxed("concrete", 0.0, t, 1.0)[0] == pytest.approx((1 - 2 * t) / 6, rel=1e-9)
     assert expected_relaxed("concrete", 0.0, t, 0.5)[0] == pytest.approx(
-        (1 - 2 * t) * (1 - math.pi / 4), rel=1e-6
+        (1 - 2 * t) * (1 - math.pi / 4), rel=1e-9
+    )
+    assert expected_relaxed("concrete", 0.0, t, 2.0)[0] == pytest.approx(
+        (1 - 2 * t) * (1 - math.pi / 4) / 2, rel=1e-9
     )
     assert expected_relaxed("concrete", 0.0, t, 1.0)[1] == pytest.approx(
         (28 * t**2 - 28 * t + 13) / 1260, rel=1e-9
     )
     assert expected_relaxed("straight_through", 0.0, t, 1.0)[1] == pytest.approx(
-        (4 * t**2 - 4 * t + 7) / 180, rel=1e-6
+        (4 * t**2 - 4 * t + 7) / 180, rel=1e-9
     )
     assert expected_relaxed("concrete", 0.0, 0.1, 0.1)[0] == pytest.approx(0.8 * 0.992 / 4, rel=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("tau", "factor", "concrete", "straight_through"),
+    [
+        (0.1, "0.992", "0.0861936", "0.418872"),
+        (0.5, "0.858", "0.0142445", "0.0779337"),
+        (1.0, "0.667", "0.00481746", "0.0333889"),
+        (2.0, "0.429", "0.00103712", "0.0119885"),
+    ],
+)
+def test_quadrature_at_theta_zero_is_the_references(
+    tau: float, factor: str, concrete: str, straight_through: str
+) -> None:
+    """REFERENCE, t = 0.45, θ = 0, to the digits it prints: the bias factor 4m(τ)/τ, which both
+    relaxed estimators share, and each one's variance."""
+    from reparam_opt.bernoulli_table import expected_relaxed
+
+    t = 0.45
+    exact = float(Target(t).grad(torch.zeros(1, dtype=DTYPE)))
+    c_mean, c_var = expected_relaxed("concrete", 0.0, t, tau)
+    s_mean, s_var = expected_relaxed("straight_through", 0.0, t, tau)
+    assert c_mean / exact == pytest.approx(float(factor), abs=half_unit(factor))
+    assert s_mean == pytest.approx(c_mean, rel=1e-9)
+    assert c_var == pytest.approx(float(concrete), abs=half_unit(concrete))
+    assert s_var == pytest.approx(float(straight_through), abs=half_unit(straight_through))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from statistics import NormalDist
 
 import pytest
 
@@ -18,13 +19,40 @@ from tests.bernoulli_cases import (
 )
 
 
+def median_and_se(run_dir: Path, summary: dict, replicates: int, steps: int) -> tuple[float, float]:
+    """The replicates' median θ at the last step, and its standard error √(π/2)·sd/√R, the sd read
+    off the logged 5% and 95% quantiles as if θ were normal across replicates (0 for a
+    deterministic estimator)."""
+    from tests.conftest import scalars
+
+    logged = scalars(run_dir)
+    (q05_step, q05), (q95_step, q95) = logged["theta/q05"][-1], logged["theta/q95"][-1]
+    assert q05_step == q95_step == steps
+    sd = (q95 - q05) / (2 * NormalDist().inv_cdf(0.95))
+    return summary["final_theta_median"], math.sqrt(math.pi / 2) * sd / math.sqrt(replicates)
+
+
 def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
     make_cfg, tmp_path: Path
 ) -> None:
-    """t = 0.45, Adam lr 0.05, 400 steps from θ = 0: REFERENCE's Concrete (τ = ½) stalls at θ = −0.596,
-    straight-through at −0.381; the unbiased estimators keep going towards −∞."""
-    common = ("family=bernoulli", "optimizer=adam", "lr=0.05", "steps=400", "replicates=128")
-    median = {}
+    """t = 0.45, Adam lr 0.05, 400 steps from θ = 0, 128 replicates: Concrete (τ = ½) and
+    straight-through end within Z standard errors of their median of the θ where their expected
+    gradient is zero (bernoulli_table's quadrature: −0.5956 and −0.3810, REFERENCE −0.596 and
+    −0.381); the unbiased estimators end more than Z standard errors of their own median below
+    Concrete's stall, on their way to −∞.
+
+    The band is statistical only. Checked over 40 seeds: the spread of the median across seeds is
+    within 20% of the standard error estimated here (0.032 for Concrete, 0.039 for straight-through),
+    and Adam's median sits below the stall, by 0.024–0.027 on average over the seeds (≈ 0.7
+    standard errors; 0.006–0.026 in single runs of 4096 replicates for 400 or 1000 steps): a small
+    bias of the noisy steps around the stall, which the band holds at 128 replicates. More
+    replicates would narrow the band towards that bias.
+    """
+    from reparam_opt.bernoulli_table import stall
+
+    replicates, steps = 128, 400
+    common = ("family=bernoulli", "optimizer=adam", "lr=0.05", f"steps={steps}", f"replicates={replicates}")
+    ended, stalls = {}, {}
     for name, n in [
         ("score", 1),
         ("score_baseline", 2),
@@ -35,13 +63,18 @@ def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
         ("concrete", 1),
         ("straight_through", 1),
     ]:
-        summary = train(make_cfg(*common, f"estimator={name}", f"n_samples={n}"), tmp_path / name)
+        cfg = make_cfg(*common, f"estimator={name}", f"n_samples={n}")
+        summary = train(cfg, tmp_path / name)
         assert summary["diverged"] == 0
-        median[name] = summary["final_theta_median"]
+        ended[name] = median_and_se(tmp_path / name, summary, replicates, steps)
+        if name in ("concrete", "straight_through"):
+            stalls[name] = stall(name, cfg.objective.t, cfg.estimator.tau)
+    for name in ("concrete", "straight_through"):
+        median, se = ended[name]
+        assert abs(median - stalls[name]) < Z * se, (name, ended[name], stalls[name])
     for name in ("score", "score_baseline", "score_ema", "rebar", "relax", "exact"):
-        assert median[name] < -0.596 - 1.0, median
-    assert -0.596 - 0.3 < median["concrete"] < -0.596 + 0.3, median
-    assert -0.381 - 0.3 < median["straight_through"] < -0.381 + 0.3, median
+        median, se = ended[name]
+        assert median + Z * se < stalls["concrete"], (name, ended, stalls)
 
 
 def test_moving_average_state_is_fresh_per_run(make_cfg, tmp_path: Path) -> None:
