@@ -175,22 +175,6 @@ class ShiftedSquare(Objective):
             "pathwise": lambda: 4.0 * s2 * d,
         }
 
-    def mu_covariances(self, theta: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
-        """Cov(μ_i-term, μ_j-term) for i ≠ j, [..., D, D], zero on the diagonal (the variances are
-        ``separable.coordinate_variances``); docs/maths.md, "D dimensions".
-
-        Score: 4d_i d_j, with one σ or one per coordinate. Every term of f² but 2f1(x_i)f1(x_j) is
-        free of ε_i or of ε_j, so E[f² ε_i ε_j] = 2(2d_iσ_i)(2d_jσ_j); divided by σ_iσ_j, less the
-        means' product 2d_i·2d_j, that leaves 4d_i d_j. Pathwise: 0, each term sees its own coordinate.
-        """
-        d = theta - self.k
-        dim = theta.shape[-1]
-        off_diagonal = 1.0 - torch.eye(dim, dtype=theta.dtype, device=theta.device)
-        return {
-            "score": lambda: 4.0 * d.unsqueeze(-1) * d.unsqueeze(-2) * off_diagonal,
-            "pathwise": lambda: theta.new_zeros(*theta.shape, dim),
-        }
-
 
 class Square(ShiftedSquare):
     """f(x) = x², the seed notebook's cost. J = θ² + σ², ∇J = 2θ, θ* = 0."""

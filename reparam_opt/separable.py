@@ -18,6 +18,9 @@ the scale terms need moments of f1 against (ε² − 1); the squares give them (
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import Tensor
 
 from reparam_opt.objectives import Objective
@@ -64,6 +67,27 @@ def coordinate_variances(name: str, objective: Objective, mu: Tensor, sigma: Ten
     others = value.sum(-1, keepdim=True) - value  # A_i = E F_i
     others_square = spread.sum(-1, keepdim=True) - spread + others.square()  # E F_i²
     return variances + (2.0 * others * (value + s2 * curvature) + others_square) / s2
+
+
+def mu_covariances(
+    objective: Objective, mu: Tensor, sigma: Tensor | float
+) -> dict[str, Callable[[], Tensor]]:
+    """Cov(μ_i-term, μ_j-term) for i ≠ j, [..., D, D], zero on the diagonal (the variances are
+    ``coordinate_variances``); {} without ∇J.
+
+    Score: of f² = Σ_kl f1(x_k)f1(x_l) only the two cross terms k, l = i, j hold both ε_i and ε_j,
+    so E[h_i h_j] = 2 E[f1(x_i)ε_i/σ_i] E[f1(x_j)ε_j/σ_j] = 2 ∂_iJ ∂_jJ (Stein), and the covariance
+    is ∂_iJ ∂_jJ: 4d_i d_j on ‖x − k‖², with one σ or one per coordinate. Pathwise: 0, each
+    term sees its own coordinate only.
+    """
+    grad = objective.grad(mu, sigma)
+    if grad is None:
+        return {}
+    off_diagonal = 1.0 - torch.eye(mu.shape[-1], dtype=mu.dtype, device=mu.device)
+    return {
+        "score": lambda: grad.unsqueeze(-1) * grad.unsqueeze(-2) * off_diagonal,
+        "pathwise": lambda: mu.new_zeros(*mu.shape, mu.shape[-1]),
+    }
 
 
 def leave_one_out_variances(

@@ -189,7 +189,7 @@ def test_mu_covariance_matrix_matches_quadrature(dim: int) -> None:
             centred = terms[f"{name}_mu"] - weights @ terms[f"{name}_mu"]
             quadrature = centred.T @ (weights[:, None] * centred)  # [D, D]
             code = torch.diag(separable.coordinate_variances(name, COST, mu_t, sigma_t))
-            code = code + COST.mu_covariances(mu_t, sigma_t)[name]()
+            code = code + separable.mu_covariances(COST, mu_t, sigma_t)[name]()
             np.testing.assert_allclose(code.numpy(), quadrature, rtol=1e-10, atol=1e-10)
             if name == "score":  # and REFERENCE's own words, off the diagonal
                 off = ~np.eye(dim, dtype=bool)

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from reparam_opt import estimators
+from reparam_opt import estimators, separable
 from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.gaussian import Gaussian
 from tests.gaussian_cases import (
@@ -169,20 +169,22 @@ UNEQUAL_SIGMA = (0.6, 1.3, 0.9)
 
 
 @pytest.mark.parametrize(
-    "name,scale",
+    "name,scale,objective",
     [
-        ("score", "fixed"),
-        pytest.param("score", "diagonal", marks=pytest.mark.slow),
-        pytest.param("pathwise", "fixed", marks=pytest.mark.slow),
-        pytest.param("pathwise", "diagonal", marks=pytest.mark.slow),
+        ("score", "fixed", "square"),
+        pytest.param("score", "diagonal", "square", marks=pytest.mark.slow),
+        pytest.param("pathwise", "fixed", "square", marks=pytest.mark.slow),
+        pytest.param("pathwise", "diagonal", "square", marks=pytest.mark.slow),
+        pytest.param("score", "diagonal", "cosine", marks=pytest.mark.slow),  # ∂_iJ ∂_jJ in general
     ],
 )
-def test_mu_cross_covariances_match_monte_carlo(name: str, scale: str) -> None:
+def test_mu_cross_covariances_match_monte_carlo(name: str, scale: str, objective: str) -> None:
     """REFERENCE "D dimensions": Cov(h_i, h_j) = 4d_i d_j (i ≠ j) for the score function's μ-terms
     with one σ, and pathwise's μ-terms are uncorrelated (covariance 4σ²I); at D = 3, d = (−0.8,
     0.3, 1.1), against the estimators' own terms. REFERENCE states it for one σ; with σ_i unequal
-    (diagonal) the score figure is the same (the algebra is in ``ShiftedSquare.mu_covariances``).
+    (diagonal) the score figure is the same (the algebra is in ``separable.mu_covariances``).
     """
+    cost = COST if objective == "square" else OTHER_COSTS[objective]
     dim = len(UNEQUAL_D)
     replicates = 30_000 if scale == "fixed" else 100_000  # σ_i up to 1.3: noisier terms
     mu = K + torch.tensor(UNEQUAL_D, dtype=DTYPE)
@@ -193,10 +195,10 @@ def test_mu_cross_covariances_match_monte_carlo(name: str, scale: str) -> None:
         sigma = scale_arg.expand(replicates, dim).clone()
     torch.manual_seed(6)
     q = Gaussian(mu.expand(replicates, dim).clone(), sigma, scale)
-    terms = ESTIMATORS[name](COST, q, N_SAMPLES).reshape(-1, q.dim + q.scale_params)[:, :dim]
+    terms = ESTIMATORS[name](cost, q, N_SAMPLES).reshape(-1, q.dim + q.scale_params)[:, :dim]
     i, j = torch.triu_indices(dim, dim, 1)
     measured, se = covariance_and_se(terms[:, i], terms[:, j])
-    expected = COST.mu_covariances(mu, scale_arg)[name]()[i, j]
+    expected = separable.mu_covariances(cost, mu, scale_arg)[name]()[i, j]
     z = (measured - expected).abs() / se
     assert bool((z < Z).all()), f"measured {measured.tolist()}, expected {expected.tolist()}, z {z.tolist()}"
 
