@@ -56,3 +56,10 @@ def leave_one_out(t: float):
         return sum((f[i] - (sum(f) - f[i]) / (n - 1)) * (bs[i] - p) for i in range(n)) / n
 
     return estimate
+
+
+def half_unit(printed: str) -> float:
+    """Half a unit in the last digit of a number as REFERENCE prints it: the most a correctly rounded
+    value can be off by ("−1.852" → 5e−4, "0.0075" → 5e−5)."""
+    decimals = len(printed.partition(".")[2])
+    return 0.5 * 10.0**-decimals
