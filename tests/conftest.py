@@ -53,3 +53,17 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bit-for-bit",
+        action="store_true",
+        help="compare with tests/reference/ exactly, not within rounding (where a machine reproduces them)",
+    )
+
+
+@pytest.fixture
+def bit_for_bit(request: pytest.FixtureRequest) -> bool:
+    """True under ``--bit-for-bit``: a refactor checked on the machine that took the fixtures."""
+    return request.config.getoption("--bit-for-bit")

@@ -1,13 +1,16 @@
-"""Fingerprints of what runs write, to prove that a change of structure changes no number.
+"""What runs write, stored as numbers, to prove that a change of structure changes no number.
 
-A run directory is reduced to one SHA-256 per TensorBoard tag, taken over every (step, value)
-written, each float spelled exactly (``float.hex``), and to its summary.json minus what differs
-from one run to the next of the same config (wall time, thread count). The stored fingerprints
-in ``tests/reference/`` were taken from main before the redesign (see its README.md);
-``tests/test_regression.py`` compares fresh runs against them.
+A run directory is reduced to its TensorBoard series (every (step, value) of every scalar tag, every
+histogram's summary and buckets) and to its summary.json minus what differs from one run to the
+next of the same config (wall time, thread count). Each series also keeps the SHA-256 it had when
+the fixtures were first taken as hashes (``digest``), so a test can show that the stored numbers are
+those numbers, not new ones. ``tests/test_regression.py`` compares fresh runs against them, value by
+value, within the rounding that another CPU's kernels may change (``tests/fixture_tolerance.py``);
+with ``--bit-for-bit``, exactly.
 
 ``python -m tests.regression OUT_DIR`` takes them again: the default run, the ``compare`` preset,
-the variance study's CSV and ``pair_table --theta 1``, each through its real command.
+the runs off the default path, the divergence runs, the variance study's CSV and
+``pair_table --theta 1``, each through its real command (the divergence runs in-process).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = ("wall_seconds", "threads", "slurm_job_id", "slurm_cpus_per_task")
 
 #: Runs off the default path (divergence, masked steps, a sparse cadence, every estimator and
-#: objective, Adam, replicates past torch's parallel grain), fingerprinted beside the default run.
+#: objective, Adam, replicates past torch's parallel grain), stored beside the default run.
 EDGE_RUNS = {
     "some_diverge": ["estimator=score", "n_samples=1", "theta0=6", "replicates=64", "steps=60"],
     "all_diverge": ["estimator=score", "n_samples=1", "theta0=1e5", "replicates=16", "steps=60"],
@@ -52,7 +55,7 @@ EDGE_RUNS = {
 }
 
 #: Runs in which replicates diverge between the steps the host looks at (issue 14: the loop reads
-#: the live count only at histogram steps, block ends and the run's end), fingerprinted at 4fbb3d0,
+#: the live count only at histogram steps, block ends and the run's end), first stored at 4fbb3d0,
 #: when it read the count at every step, in ``reference/divergence.json`` (in-process ``train``).
 DIVERGENCE_RUNS = {
     "adam_some_diverge": [
@@ -115,6 +118,9 @@ MOVED_TARGETS = {
     "reparam_opt.nonpolynomial.Cosine": "reparam_opt.objectives.Cosine",
 }
 
+#: The fields of a histogram event, in the order ``digest`` reads them (then its limits and counts).
+HISTOGRAM_FIELDS = ("min", "max", "num", "sum", "sum_squares")
+
 
 def digest(rows: list[tuple]) -> str:
     """SHA-256 of rows of ints and floats, each float written exactly."""
@@ -122,7 +128,7 @@ def digest(rows: list[tuple]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-#: Keys added to the config since the fingerprints were taken, at the values that reproduce the
+#: Keys added to the config since the fixtures were taken, at the values that reproduce the
 #: runs they describe (issue 11: a one-dimensional Gaussian with a fixed σ and no entropy term;
 #: issue 12: the Gaussian family).
 ADDED_KEYS = {
@@ -152,31 +158,57 @@ def comparable_summary(summary: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def run_fingerprint(run_dir: Path) -> dict[str, Any]:
-    """Per-tag digests of every scalar and histogram in ``run_dir``, and its comparable summary.json."""
+def histogram_rows(series: dict[str, Any]) -> list[tuple]:
+    """A stored histogram series as the rows ``digest`` reads: step, summary, limits, counts."""
+    return [
+        (event["step"], *(event[f] for f in HISTOGRAM_FIELDS), *event["bucket_limit"], *event["bucket"])
+        for event in series["events"]
+    ]
+
+
+def scalar_rows(series: dict[str, Any]) -> list[tuple]:
+    return list(zip(series["steps"], series["values"]))
+
+
+def run_record(run_dir: Path) -> dict[str, Any]:
+    """Every scalar and histogram in ``run_dir`` as numbers, each series with its digest, and the
+    comparable summary.json."""
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "histograms": 0})
     acc.Reload()
-    scalars = {
-        tag: {"points": len(events), "sha256": digest([(e.step, e.value) for e in events])}
-        for tag in sorted(acc.Tags()["scalars"])
-        for events in [acc.Scalars(tag)]
-    }
+    scalars = {}
+    for tag in sorted(acc.Tags()["scalars"]):
+        events = acc.Scalars(tag)
+        series = {"steps": [e.step for e in events], "values": [e.value for e in events]}
+        scalars[tag] = {"points": len(events), "sha256": digest(scalar_rows(series)), **series}
     histograms = {}
     for tag in sorted(acc.Tags()["histograms"]):
-        events = acc.Histograms(tag)
-        rows = [
-            (e.step, h.min, h.max, h.num, h.sum, h.sum_squares, *h.bucket_limit, *h.bucket)
-            for e in events
+        events = [
+            {
+                "step": e.step,
+                **{f: getattr(h, f) for f in HISTOGRAM_FIELDS},
+                "bucket_limit": list(h.bucket_limit),
+                "bucket": list(h.bucket),
+            }
+            for e in acc.Histograms(tag)
             for h in [e.histogram_value]
         ]
-        histograms[tag] = {"points": len(events), "sha256": digest(rows)}
+        series = {"events": events}
+        histograms[tag] = {"points": len(events), "sha256": digest(histogram_rows(series)), **series}
     summary = comparable_summary(json.loads((run_dir / "summary.json").read_text()))
     return {"scalars": scalars, "histograms": histograms, "summary": summary}
 
 
-def sweep_fingerprint(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    """``run_fingerprint`` of every job of a sweep, keyed by the job's directory name."""
-    return {p.parent.name: run_fingerprint(p.parent) for p in sorted(sweep_dir.glob("*/summary.json"))}
+def run_fingerprint(run_dir: Path) -> dict[str, Any]:
+    """``run_record`` reduced to one digest per series: two runs on one machine compare bit for bit."""
+    record = run_record(run_dir)
+    for kind in ("scalars", "histograms"):
+        record[kind] = {tag: {k: s[k] for k in ("points", "sha256")} for tag, s in record[kind].items()}
+    return record
+
+
+def sweep_record(sweep_dir: Path) -> dict[str, dict[str, Any]]:
+    """``run_record`` of every job of a sweep, keyed by the job's directory name."""
+    return {p.parent.name: run_record(p.parent) for p in sorted(sweep_dir.glob("*/summary.json"))}
 
 
 def command(*args: str, cwd: Path) -> str:
@@ -184,21 +216,42 @@ def command(*args: str, cwd: Path) -> str:
     return subprocess.run([sys.executable, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def to_json(value: Any, depth: int = 0) -> str:
+    """JSON with one key per line and each list on one line: a fixture stays readable, its diffs small."""
+    if not isinstance(value, dict) or not value:
+        return json.dumps(value)
+    pad = " " * (depth + 1)
+    items = ",\n".join(f"{pad}{json.dumps(k)}: {to_json(v, depth + 1)}" for k, v in value.items())
+    return "{\n" + items + "\n" + " " * depth + "}"
+
+
+def dump(path: Path, record: dict[str, Any]) -> None:
+    path.write_text(to_json(record) + "\n")
+
+
 def take(out: Path) -> None:
-    """Write every stored fingerprint into ``out``, from real commands run in a scratch directory."""
+    """Write every stored fixture into ``out``, from real commands run in a scratch directory."""
+    from reparam_opt.training import train
+    from tests.conftest import compose_config
+
     out.mkdir(parents=True, exist_ok=True)
     scratch = out / "scratch"
     shutil.rmtree(scratch, ignore_errors=True)
-    train = str(ROOT / "train.py")
-    command(train, f"hydra.run.dir={scratch / 'default'}", cwd=ROOT)
-    command(train, "-m", "+experiment=compare", f"hydra.sweep.dir={scratch / 'compare'}", cwd=ROOT)
-    (out / "default_run.json").write_text(json.dumps(run_fingerprint(scratch / "default"), indent=1) + "\n")
+    train_py = str(ROOT / "train.py")
+    command(train_py, f"hydra.run.dir={scratch / 'default'}", cwd=ROOT)
+    dump(out / "default_run.json", run_record(scratch / "default"))
+    command(train_py, "-m", "+experiment=compare", f"hydra.sweep.dir={scratch / 'compare'}", cwd=ROOT)
+    dump(out / "compare.json", sweep_record(scratch / "compare"))
     edges = {}
     for name, overrides in EDGE_RUNS.items():
-        command(train, *overrides, f"hydra.run.dir={scratch / name}", cwd=ROOT)
-        edges[name] = run_fingerprint(scratch / name)
-    (out / "edges.json").write_text(json.dumps(edges, indent=1) + "\n")
-    (out / "compare.json").write_text(json.dumps(sweep_fingerprint(scratch / "compare"), indent=1) + "\n")
+        command(train_py, *overrides, f"hydra.run.dir={scratch / name}", cwd=ROOT)
+        edges[name] = run_record(scratch / name)
+    dump(out / "edges.json", edges)
+    divergence = {}
+    for name, overrides in DIVERGENCE_RUNS.items():
+        train(compose_config("config", *overrides), scratch / name)
+        divergence[name] = run_record(scratch / name)
+    dump(out / "divergence.json", divergence)
     command("-m", "reparam_opt.variance", f"hydra.run.dir={scratch / 'variance'}", cwd=ROOT)
     shutil.copy(scratch / "variance" / "variance.csv", out / "variance.csv")
     (out / "pair_table_theta1.md").write_text(
