@@ -17,6 +17,9 @@ Panels, each over the steps, every series a median over a configuration's seeds:
   beside its closed form (dotted) where the estimator has one. The measured line breaks where
   every sample variance of a step was 0 (a leave-one-out baseline once b is almost always 0)
   rather than joining the rare steps that saw both outcomes.
+
+Every y axis is fitted to what did not diverge (``axis_limits``): a configuration that lost most of
+its replicates is drawn, but leaves the axis rather than flattening the others.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from reparam_opt.sweep_summary.axis_limits import LOG_VISIBLE, band_limits, left_out, log_limits
 from reparam_opt.sweep_summary.jobs import ConfigCurves
 
 FAMILIES = ("Oranges", "Blues", "Greys", "Greens", "Purples", "Reds")
@@ -88,11 +92,16 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     theta_axes = axes[: len(groups)]
     for ax, group in zip(theta_axes, groups):
         _theta_panel(ax, group, reference, colour)
-    limits = _band_limits(configs)
+    limits = band_limits(configs)  # fitted to the configurations that did not diverge
     for ax in theta_axes:  # one θ scale, so the spreads compare at a glance
         ax.set_ylim(*limits or ax.get_ylim())
+    outside = set(left_out(configs))
+    for ax, group in zip(theta_axes, groups):
+        _note(ax, "most replicates diverged, off this axis:", [c.label for c in group if c.label in outside])
 
     rms = axes[len(groups)]
+    tolerances = {c.tolerance for c in configs}
+    tolerance = tolerances.pop() if len(tolerances) == 1 and not discrete else None
     if discrete:
         _line_panel(rms, configs, colour, "objective/mean", "exact loss J(θ), mean over replicates", "J(θ)")
     else:
@@ -103,10 +112,10 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
             "theta/rms_error",
             "RMS error of θ over replicates (log axis)",
             "RMS of θ − θ*",
+            keep=tolerance,
         )
-    tolerances = {c.tolerance for c in configs}
-    if len(tolerances) == 1 and None not in tolerances and not discrete:
-        line = rms.axhline(tolerances.pop(), color="0.3", lw=0.8, ls=":", label="tolerance")
+    if tolerance is not None:
+        line = rms.axhline(tolerance, color="0.3", lw=0.8, ls=":", label="tolerance")
         rms.legend(handles=[line], fontsize=8, loc="upper right")
     for ax, tag in zip(axes[len(groups) + 1 :], extra):
         if tag == "grad/variance":
@@ -137,31 +146,6 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="configuration")
     fig.suptitle(title)
     return fig
-
-
-def _band_limits(
-    configs: Sequence[ConfigCurves], prefix: str = "theta", log: bool = False
-) -> tuple[float, float] | None:
-    """Limits that hold every 5–95% band of ``prefix``/q05 and /q95, with a margin (a factor on a log axis).
-
-    The bands, not the means: a few replicates on their way to diverging can carry the mean
-    far off while the band stays put; a mean that leaves the axis says so by leaving it.
-    """
-    values = [
-        v
-        for c in configs
-        for tag in (f"{prefix}/q05", f"{prefix}/q95")
-        if tag in c.series
-        for v in c.series[tag][1]
-        if np.isfinite(v) and (v > 0 or not log)
-    ]
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    if log:
-        return low / 1.5, high * 1.5
-    margin = 0.08 * (high - low or 1.0)
-    return low - margin, high + margin
 
 
 def _positive(config: ConfigCurves, tag: str) -> bool:
@@ -199,33 +183,38 @@ def _theta_panel(ax: Axes, group: list[ConfigCurves], reference: list[ConfigCurv
 
 
 def _log_panel(
-    ax: Axes, configs: Sequence[ConfigCurves], colour: dict, tag: str, title: str, ylabel: str
+    ax: Axes,
+    configs: Sequence[ConfigCurves],
+    colour: dict,
+    tag: str,
+    title: str,
+    ylabel: str,
+    keep: float | None = None,
 ) -> None:
-    """Every configuration's ``tag`` on a log axis; series with nothing positive are listed, not drawn."""
-    absent, floor = [], []
+    """Every configuration's ``tag`` on a log axis fitted to what did not diverge (``log_limits``),
+    holding ``keep`` (the tolerance); series with nothing positive are listed, not drawn."""
+    absent = []
     for config in configs:
         steps, values = config.series.get(tag, (np.array([]), np.array([])))
-        keep = values > 1e-12  # the exact gradient's zeros cannot be drawn on a log axis
-        if not np.any(keep):
+        drawn = values > LOG_VISIBLE
+        if not np.any(drawn):
             absent.append(config.label)
             continue
-        ax.plot(steps[keep], values[keep], color=colour[id(config)], lw=1.4, label=config.label)
-        if values[-1] > 1e-8:
-            floor.append(float(values[-1]))
+        ax.plot(steps[drawn], values[drawn], color=colour[id(config)], lw=1.4, label=config.label)
     ax.set_yscale("log")
-    if floor:  # the exact gradient's error falls to 1e-19: let it leave the axis, keep the rest legible
-        ax.set_ylim(bottom=min(floor) / 4)
-    if absent:
-        ax.text(
-            0.02,
-            0.02,
-            "not shown (zero, or n_samples = 1):\n" + "\n".join(absent),
-            transform=ax.transAxes,
-            fontsize=7,
-            va="bottom",
-            color="0.35",
-        )
+    limits = log_limits(configs, tag, keep)
+    if limits is not None:
+        ax.set_ylim(*limits)
+    _note(ax, "not shown (zero, or n_samples = 1):", absent)
     _finish(ax, title, ylabel)
+
+
+def _note(ax: Axes, heading: str, labels: list[str]) -> None:
+    """A small note in the panel's lower left corner naming configurations, if there are any."""
+    if labels:
+        text = "\n".join([heading, *labels])
+        box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}  # legible over a band
+        ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=7, va="bottom", color="0.35", bbox=box)
 
 
 def _sigma_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> None:
@@ -239,7 +228,7 @@ def _sigma_panel(ax: Axes, configs: Sequence[ConfigCurves], colour: dict) -> Non
             ax.plot(*config.sigma_prediction, color="black", lw=0.9, ls=":")
             predicted = True
     ax.set_yscale("log")
-    limits = _band_limits(configs, "scale", log=True)
+    limits = band_limits(configs, "scale", log=True)
     if limits is not None:
         ax.set_ylim(*limits)
     if predicted:

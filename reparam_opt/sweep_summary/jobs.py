@@ -20,7 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from reparam_opt.stability import harmonic_sigma
-from reparam_opt.summary import METRIC_KEYS
+from reparam_opt.summary import METRIC_KEYS, THETA_STAR_METRICS, has_theta_star
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,10 @@ def aggregate(group: ConfigGroup) -> dict[str, Any]:
         "seeds": " ".join(j.seed for j in done),
     }
     for key in (*METRIC_KEYS, "wall_seconds"):
-        stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=key == "steps_to_tolerance")
+        # Against θ*, only the jobs that have one: a job without θ* has no tolerance to miss.
+        measured = [j for j in done if key not in THETA_STAR_METRICS or has_theta_star(j.summary)]
+        values = [j.summary.get(key) for j in measured]
+        stats = metric_stats(values, missing_is_never=key == "steps_to_tolerance")
         row.update({f"{key}_{stat}": value for stat, value in stats.items()})
     for key in ("final_objective", "final_theta_median"):  # the Bernoulli family, which has no θ*
         if any(key in j.summary for j in done):

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.summary import METRIC_KEYS, write_atomically
+from reparam_opt.summary import METRIC_KEYS, NEVER, write_atomically
 from reparam_opt.sweep_summary.figure import comparison_figure
 from reparam_opt.sweep_summary.jobs import (
     ConfigCurves,
@@ -32,38 +32,48 @@ log = logging.getLogger(__name__)
 BOARD_DIR = "summary"
 #: Significant digits where three do not tell configurations apart: the toy's losses differ in the fifth.
 DIGITS = {"final_objective": 6}
-SPREAD_METRICS = (
+#: summary.md's metric columns, in this order: each where some configuration has a value for it, so
+#: a sweep of one family shows no column of the other's metrics (no θ*: no errors against it).
+TABLE_METRICS = (
+    "final_objective",
+    "final_theta_median",
     "steps_to_tolerance",
     "final_rms_error",
     "stationary_rms",
     "path_length_ratio",
     "wall_seconds",
 )
+#: A cell without a value, where the final line leaves the key out (``summary.line_value``).
+NO_VALUE = "–"
 
 
 def cell(row: dict[str, Any], key: str, digits: int = 3) -> str:
-    """'median [min, max]', with ∞ shown as 'never' (a tolerance some seed never reached)."""
+    """'median [min, max]', with ∞ shown as 'never' (a tolerance some seed never reached) and no
+    value as '–' (the metric does not apply, or nothing was left to measure)."""
 
     def fmt(value: float | None) -> str:
         if value is None:
-            return "–"
+            return NO_VALUE
         if math.isinf(value):
-            return "never"
+            return NEVER
         return str(int(value)) if value == int(value) and abs(value) < 1e6 else f"{value:.{digits}g}"
 
-    median, low, high = (row[f"{key}_{s}"] for s in ("median", "min", "max"))
+    median, low, high = (row.get(f"{key}_{s}") for s in ("median", "min", "max"))
     return fmt(median) if low == high else f"{fmt(median)} [{fmt(low)}, {fmt(high)}]"
 
 
 def sigma_cell(row: dict[str, Any]) -> str:
     """The final mean σ over live replicates (median over seeds) and σ* where it has a closed form."""
     if "final_sigma_mean_median" not in row:
-        return "–"
+        return NO_VALUE
     star = row.get("sigma_star")
-    return f"{cell(row, 'final_sigma_mean')} ({'–' if star is None else f'{star:.3g}'})"
+    return f"{cell(row, 'final_sigma_mean')} ({NO_VALUE if star is None else f'{star:.3g}'})"
 
 
 def diverged_cell(row: dict[str, Any]) -> str:
+    """Diverged replicates out of all, where some job of the configuration finished."""
+    if row["jobs"] == row["failed"]:
+        return NO_VALUE
     total, replicates = row["diverged_total"], row["replicates_total"]
     if not replicates:
         return str(total)
@@ -73,11 +83,7 @@ def diverged_cell(row: dict[str, Any]) -> str:
 def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_dir: Path) -> str:
     """The human-readable summary: one row per configuration, then the failed jobs."""
     scale = any("final_sigma_mean_median" in row for row in rows)
-    discrete = any("final_objective_median" in row for row in rows)
-    # Without θ* (the Bernoulli family) the errors measured against it are empty: the loss instead.
-    metrics = [k for k in SPREAD_METRICS if not discrete or k in ("path_length_ratio", "wall_seconds")]
-    if discrete:
-        metrics = ["final_objective", "final_theta_median", *metrics]
+    metrics = [k for k in TABLE_METRICS if any(row.get(f"{k}_median") is not None for row in rows)]
     head = [
         "configuration",
         "seeds",
@@ -90,7 +96,9 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
         f"# Sweep summary: {sweep_dir}",
         "",
         "One row per configuration (jobs differing only in `seed`); each metric is the median "
-        "over seeds with [min, max]. `never`: the RMS error did not settle below the tolerance.",
+        f"over seeds with [min, max]. `{NEVER}`: the RMS error did not settle below the tolerance. "
+        f"`{NO_VALUE}`: no value: the metric does not apply to the configuration (no θ*, or not the "
+        "Bernoulli family), no job of it finished, or no replicate was left to measure it.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -98,8 +106,8 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
     for row in rows:
         cells = [
             row["configuration"],
-            row["seeds"] or "–",
-            *(cell(row, k, DIGITS.get(k, 3)) if f"{k}_median" in row else "–" for k in metrics),
+            row["seeds"] or NO_VALUE,
+            *(cell(row, k, DIGITS.get(k, 3)) for k in metrics),
             *([sigma_cell(row)] if scale else []),
             diverged_cell(row),
             str(row["failed"]),
@@ -132,6 +140,14 @@ def styled_curves(groups: list[ConfigGroup], keys: list[str]) -> list[ConfigCurv
     ]
 
 
+def table_rows(groups: list[ConfigGroup], keys: list[str]) -> list[dict[str, Any]]:
+    """One row per configuration: its label, its value of each varying key, its aggregates."""
+    return [
+        {"configuration": label(g, keys), **{k: g.overrides.get(k) for k in keys}, **aggregate(g)}
+        for g in groups
+    ]
+
+
 def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
     """Summarise ``sweep_dir`` into itself; return its failed jobs as (path, problem).
 
@@ -139,10 +155,7 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
     """
     groups = group_jobs(find_jobs(sweep_dir))
     keys = varying_keys(groups)
-    rows = [
-        {"configuration": label(g, keys), **{k: g.overrides.get(k) for k in keys}, **aggregate(g)}
-        for g in groups
-    ]
+    rows = table_rows(groups, keys)
     failed = [(str(j.path.relative_to(sweep_dir)), j.problem or "") for g in groups for j in g.failed]
     for path, problem in failed:
         log.warning("job %s failed: %s", path, problem)
