@@ -12,6 +12,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from reparam_opt.cli import exit_with, run_app
 from reparam_opt.config import register_configs
 from reparam_opt.runtime import (
     exit_code,
@@ -43,13 +44,14 @@ def main(cfg: DictConfig) -> float | None:
         # "failed" with its one line; what was logged before it is already on disk (train()).
         summary = record_failure(run_dir / "summary.json", cfg, err)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
-            if isinstance(err, CompactHydraException):
-                raise  # Hydra prints its message as one line and exits 1
-            sys.exit(f"error: {summary['error']}")  # one line and exit 1, no traceback
+            # One line and exit 1, no traceback (HYDRA_FULL_ERROR=1 for one): a bad value as its
+            # check words it, any other failure as "error: <type>: <message>".
+            line = str(err) if isinstance(err, CompactHydraException) else f"error: {summary['error']}"
+            exit_with(line, err)
         # One failed job must not cost the sweep its other jobs or its summary: the
         # sweep-summary callback lists it and makes the sweep exit non-zero.
         log.error("job failed: %s", err)
-    print(one_line(summary))
+    print(one_line(summary, run_dir))
     if code := exit_code(summary):  # interrupted: 130 (SIGINT) or 143 (SIGTERM), after saving
         sys.exit(code)
     return None if cfg.return_metric is None else sweep_value(summary, cfg.return_metric)
@@ -66,4 +68,4 @@ def record_failure(path: Path, cfg: DictConfig, err: Exception) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main)

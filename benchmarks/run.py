@@ -12,7 +12,6 @@ point sets glibc's heap thresholds (``runtime.keep_freed_memory``) before B1–B
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -21,6 +20,7 @@ import torch
 
 from benchmarks import device, loops, memory, sweeps, variance
 from benchmarks.timing import spread
+from reparam_opt.cli import LineParser
 from reparam_opt.runtime import keep_freed_memory, use_threads
 
 
@@ -89,7 +89,7 @@ def mem() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = LineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
     parser.add_argument(
         "--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory,device"

@@ -18,7 +18,6 @@ estimators against their temperature.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ, Target
+from reparam_opt.cli import LineParser
 from reparam_opt.estimators import ESTIMATORS
 
 #: The temperatures of the sweep.
@@ -165,7 +165,7 @@ def temperature_table(t: float, replicates: int, seed: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = LineParser(prog="python -m reparam_opt.bernoulli_table", description=__doc__.splitlines()[0])
     parser.add_argument("--theta", type=float, action="append", help="repeatable; default 0 and −1")
     parser.add_argument("--t", type=float, default=0.45)
     parser.add_argument("--replicates", type=int, default=200_000)

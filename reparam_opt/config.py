@@ -194,20 +194,22 @@ def register_resolvers() -> None:
 
 
 def register_configs() -> None:
-    """Store the schemas; the YAML groups in ``conf/`` name them in their defaults lists."""
+    """Store the schemas at the ConfigStore's root, outside every group, so that no group lists one
+    as an option (``--help``, Hydra's "Available options"); each YAML option extends its schema
+    by absolute path, ``- /estimator_schema@_here_``."""
     register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    cs.store(group="estimator", name="estimator_schema", node=EstimatorConfig)
-    cs.store(group="estimator", name="relaxed_estimator_schema", node=RelaxedEstimatorConfig)
-    cs.store(group="estimator", name="moving_average_estimator_schema", node=MovingAverageEstimatorConfig)
-    cs.store(group="estimator", name="rebar_estimator_schema", node=RebarEstimatorConfig)
-    cs.store(group="estimator", name="relax_estimator_schema", node=RelaxEstimatorConfig)
-    cs.store(group="family", name="family_schema", node=FamilyConfig)
-    cs.store(group="objective", name="target_schema", node=TargetConfig)
-    cs.store(group="objective", name="objective_schema", node=ObjectiveConfig)
-    cs.store(group="objective", name="shifted_square_schema", node=ShiftedSquareConfig)
-    cs.store(group="objective", name="gaussian_bump_schema", node=GaussianBumpConfig)
-    cs.store(group="objective", name="cosine_schema", node=CosineConfig)
-    cs.store(group="optimizer", name="sgd_schema", node=SGDConfig)
-    cs.store(group="optimizer", name="adam_schema", node=AdamConfig)
+    cs.store(name="estimator_schema", node=EstimatorConfig)
+    cs.store(name="relaxed_estimator_schema", node=RelaxedEstimatorConfig)
+    cs.store(name="moving_average_estimator_schema", node=MovingAverageEstimatorConfig)
+    cs.store(name="rebar_estimator_schema", node=RebarEstimatorConfig)
+    cs.store(name="relax_estimator_schema", node=RelaxEstimatorConfig)
+    cs.store(name="family_schema", node=FamilyConfig)
+    cs.store(name="target_schema", node=TargetConfig)
+    cs.store(name="objective_schema", node=ObjectiveConfig)
+    cs.store(name="shifted_square_schema", node=ShiftedSquareConfig)
+    cs.store(name="gaussian_bump_schema", node=GaussianBumpConfig)
+    cs.store(name="cosine_schema", node=CosineConfig)
+    cs.store(name="sgd_schema", node=SGDConfig)
+    cs.store(name="adam_schema", node=AdamConfig)

@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+from reparam_opt.cli import LineParser
 from reparam_opt.estimators import ESTIMATORS as REGISTRY
 from reparam_opt.gaussian import at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
@@ -68,7 +69,7 @@ def table(theta: float, sigma: float, n: int, replicates: int, seed: int) -> str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = LineParser(prog="python -m reparam_opt.pair_table", description=__doc__.splitlines()[0])
     parser.add_argument("--theta", type=float, default=1.0)
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument(

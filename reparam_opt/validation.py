@@ -1,9 +1,9 @@
 """Checks on a composed config, run before any work, so a bad value costs one line, not a run.
 
 Each check raises ``ConfigError``, whose message names the key, the value given and what is
-allowed. It subclasses Hydra's ``CompactHydraException``: ``@hydra.main`` (``run_and_report``)
-prints such an exception as its message alone, without a traceback unless HYDRA_FULL_ERROR=1.
-The checks are plain functions on a DictConfig, for any app that shares these keys.
+allowed; the entry points print it as that one line (``reparam_opt.cli``). It subclasses Hydra's
+``CompactHydraException``, which Hydra, too, reports as its message alone. The checks are plain
+functions on a DictConfig, for any app that shares these keys.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from omegaconf import DictConfig
 
 from reparam_opt.config import TrainConfig, estimator_of
 from reparam_opt.gaussian import SCALES
+from reparam_opt.known_keys import first_unknown_key
 from reparam_opt.summary import RETURN_METRICS
 
 
 class ConfigError(CompactHydraException, ValueError):
-    """A config value outside what is allowed; Hydra prints it as one line."""
+    """A config key or value outside what is allowed; its message is the one line to print."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ TRAIN_KEYS: Mapping[str, Allowed] = {
     "scale": Allowed(f"one of {', '.join(SCALES)}", lambda v: v in SCALES),
     "entropy_weight": Allowed("a finite number >= 0", lambda v: math.isfinite(v) and v >= 0),
 }
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """No key that the schemas do not declare: ``+estimater=score`` would otherwise run the default
+    estimator, and ``+tau=2`` the default τ, without a word."""
+    line = first_unknown_key(cfg)
+    if line is not None:
+        raise ConfigError(line)
 
 
 def check_keys(cfg: DictConfig, rules: Mapping[str, Allowed], prefix: str = "") -> None:
@@ -183,6 +192,7 @@ def check_family(cfg: DictConfig) -> None:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Every check that applies to a ``train.py`` config; raises the first ``ConfigError``."""
+    check_known_keys(cfg)
     check_keys(cfg, TRAIN_KEYS)
     check_keys(cfg.estimator, ESTIMATOR_KEYS, prefix="estimator.")
     check_n_samples(cfg.estimator, cfg.n_samples)

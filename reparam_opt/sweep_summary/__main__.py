@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from reparam_opt.cli import LineParser
 from reparam_opt.sweep_summary.report import write_report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Summarise a finished sweep directory (re-runs nothing).")
+    parser = LineParser(
+        prog="python -m reparam_opt.sweep_summary",
+        description="Summarise a finished sweep directory (re-runs nothing).",
+    )
     parser.add_argument("sweep_dir", type=Path)
     args = parser.parse_args()
     if not args.sweep_dir.is_dir():

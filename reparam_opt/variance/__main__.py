@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from reparam_opt.cli import exit_with, run_app
 from reparam_opt.config import register_configs
 from reparam_opt.runtime import keep_freed_memory
 from reparam_opt.variance.config import register_variance_configs
@@ -20,12 +21,12 @@ def main(cfg: DictConfig) -> None:
     keep_freed_memory()  # every chunk's temporaries reuse the previous chunk's pages
     try:
         rows = run_study(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    except (ValueError, InstantiationException) as err:  # a bad value, checked before any work
+        exit_with(f"error: {err}", err)
     print(table(rows, cfg.sweep.per_sample, cfg.confidence))
 
 
 if __name__ == "__main__":
     register_configs()
     register_variance_configs()
-    main()
+    run_app(main)

@@ -52,7 +52,7 @@ class VarianceConfig:
 
 
 def register_variance_configs() -> None:
-    """Store the study's schemas beside the training ones (``register_configs``)."""
+    """Store the study's schemas beside the training ones, at the root (``register_configs`` says why)."""
     cs = ConfigStore.instance()
     cs.store(name="variance_schema", node=VarianceConfig)
-    cs.store(group="sweep", name="sweep_schema", node=SweepConfig)
+    cs.store(name="sweep_schema", node=SweepConfig)

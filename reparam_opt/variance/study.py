@@ -28,6 +28,7 @@ from reparam_opt.chunks import chunk_bounds
 from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
 from reparam_opt.gaussian import at_point
+from reparam_opt.known_keys import first_unknown_key
 from reparam_opt.objectives import Objective
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
@@ -74,6 +75,9 @@ def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
 
 def check(cfg: DictConfig) -> None:
     """Reject bad input with one line naming the key and what is allowed, before any work."""
+    unknown = first_unknown_key(cfg)  # a key added with +, which nothing would read
+    if unknown is not None:
+        raise ValueError(unknown)
     if not cfg.estimators:
         raise ValueError("no estimators to compare; add one with +estimator@estimators.<name>=<name>")
     for key, node in cfg.estimators.items():
