@@ -186,6 +186,7 @@ def test_rebar_variance_at_eta_one_is_above_reinforces(tau: float, expected: flo
     assert expected > 0.0159391
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("theta", [0.0, -1.0])
 @pytest.mark.parametrize("name,options", [("relax", {}), ("rebar", {"learn": True})])
 def test_learned_control_variates_are_unbiased(name: str, options: dict, theta: float) -> None:
@@ -207,6 +208,7 @@ def learned_variance(name: str, steps: int, **options) -> tuple[Tensor, dict]:
     return learn(Target(0.45), q, 4000, state=state, **options)[..., 0].var(-1), state
 
 
+@pytest.mark.slow
 def test_relax_learns_a_control_variate_that_removes_most_of_the_variance() -> None:
     """At θ = 0 a constant near J removes almost all of REINFORCE's variance (REFERENCE); RELAX's
     network finds one: its variance falls far below REINFORCE's 0.0159391."""

@@ -32,6 +32,7 @@ def median_and_se(run_dir: Path, summary: dict, replicates: int, steps: int) -> 
     return summary["final_theta_median"], math.sqrt(math.pi / 2) * sd / math.sqrt(replicates)
 
 
+@pytest.mark.slow
 def test_unbiased_estimators_pass_the_concrete_stall_and_concrete_stays_at_it(
     make_cfg, tmp_path: Path
 ) -> None:

@@ -46,6 +46,7 @@ def fingerprint(cfg, run_dir: Path) -> dict:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(IDENTICAL))
 def test_a_run_is_the_same_whatever_the_chunk_size(case: str, make_cfg, tmp_path: Path) -> None:
     overrides = IDENTICAL[case]

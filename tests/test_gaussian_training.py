@@ -84,6 +84,7 @@ def test_pathwise_stationary_mean_square_in_five_dimensions(make_cfg, tmp_path: 
     assert abs(summary["stationary_rms"] ** 2 - expected) < Z * averaged_se
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dim,scale", [(1, "diagonal"), (3, "shared"), (3, "diagonal"), (5, "shared")])
 def test_entropy_weight_one_has_mean_sigma_square_one_half(
     make_cfg, tmp_path: Path, captured_run, dim: int, scale: str
@@ -170,6 +171,7 @@ def collapsing_score(make_cfg, steps: int, replicates: int):
     )
 
 
+@pytest.mark.slow
 def test_a_collapsing_or_overflowing_sigma_counts_as_divergence(
     make_cfg, tmp_path: Path, captured_run
 ) -> None:
@@ -224,6 +226,7 @@ def test_a_sigma_that_underflows_with_finite_gradients_counts_as_divergence(
     assert summary["final_sigma_q05"] > 0
 
 
+@pytest.mark.slow
 def test_every_replicate_diverging_leaves_no_nan(make_cfg, tmp_path: Path) -> None:
     summary = train(collapsing_score(make_cfg, steps=4000, replicates=50), tmp_path)
     assert summary["status"] == "diverged"

@@ -72,6 +72,7 @@ def test_the_graph_sees_function_level_imports() -> None:
     assert "reparam_opt.sweep_summary.report" in import_graph()["reparam_opt.sweep_summary.callback"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "module", ["reparam_opt.sweep_summary", "reparam_opt.training", "reparam_opt.config"]
 )
@@ -100,6 +101,7 @@ def test_train_changes_nothing_process_wide(
     assert calls == []  # keep_freed_memory was not called
 
 
+@pytest.mark.slow
 def test_importing_the_package_changes_nothing() -> None:
     probe = (
         "import torch; t = torch.get_num_threads(); "

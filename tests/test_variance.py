@@ -230,6 +230,7 @@ def test_leave_one_out_closed_form_depends_on_n(variance_cfg) -> None:
     assert [r["per_sample_closed_form"] for r in rows] == pytest.approx([42 + 34, 42 + 34 / 9])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target,low,high",
     [("reparam_opt.objectives.Cosine", 1.06, 1.07), ("reparam_opt.objectives.GaussianBump", 0.86, 0.88)],
