@@ -107,18 +107,18 @@ def test_each_argparse_app_refuses_a_bad_argument_in_one_line(
 
 
 COMMANDS = [
-    (["-m", "reparam_opt.variance", "theta=nan"], "error: bad value theta=nan: must be a finite number"),
+    (["-m", "reparam_opt.variance", "theta=nan"], "bad value theta=nan: must be a finite number"),
     (
         ["-m", "reparam_opt.variance", "theta=abc"],
         "bad value theta=abc: Value 'abc' of type 'str' could not be converted to Float",
     ),
     (
         ["-m", "reparam_opt.variance", "+foo=1"],
-        "error: unknown key foo: the nearest known key is estimators.score",
+        "unknown key foo: the nearest known key is estimators.score",
     ),
     (
         ["-m", "reparam_opt.variance", "chunk_elements=0"],
-        "error: bad value chunk_elements=0: must be an integer >= 1 (terms held at once)",
+        "bad value chunk_elements=0: must be an integer >= 1 (terms held at once)",
     ),
     (["-m", "reparam_opt.pair_table", "--theta", "nan"], "bad value --theta=nan: must be a finite number"),
     (

@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> None:
     try:
         rows = run_study(cfg, Path(HydraConfig.get().runtime.output_dir))
     except (ValueError, InstantiationException) as err:  # a bad value, checked before any work
-        exit_with(f"error: {err}", err)
+        exit_with(str(err), err)  # worded as train.py words its checks
     print(table(rows, cfg.sweep.per_sample, cfg.confidence))
 
 
