@@ -173,7 +173,9 @@ def test_command_writes_table_csv_figure_and_board(tmp_path: Path) -> None:
         text=True,
         timeout=300,
     )
-    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: repetitions=2")
+    assert bad.returncode == 1 and bad.stderr.splitlines() == [
+        "repetitions=2 is too few; the interval needs at least 5"
+    ]
 
 
 def cosine_or_bump_terms(objective: str, estimator: str, k: float, theta: float, sigma: float):
