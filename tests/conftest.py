@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +19,15 @@ from reparam_opt.config import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 register_configs()
+
+# torch's inductor caches compiled kernels on disk without the kernel setting in the key: a cache
+# filled natively (vectorised C++) breaks a compiled step under ATEN_CPU_CAPABILITY=default, which
+# builds it with scalar flags ("'at::vec' has not been declared"). Each setting gets its own cache;
+# subprocess runs inherit it.
+if "ATEN_CPU_CAPABILITY" in os.environ and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}_{os.environ['ATEN_CPU_CAPABILITY']}"
+    )
 
 
 def compose_config(config_name: str, *overrides: str) -> DictConfig:
