@@ -37,7 +37,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -97,15 +97,26 @@ def series_scale(stored: dict[str, Any], tag: str) -> float:
     return scale
 
 
+def paired(
+    found: dict[str, Any], stored: dict[str, Any], kind: str, steps: Callable[[dict[str, Any]], list[int]]
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str | None]]:
+    """Each tag of ``kind`` (scalars, histograms) with its fresh and stored series, and why the two
+    cannot be compared value by value, if they cannot."""
+    for tag in sorted(found[kind].keys() | stored[kind].keys()):
+        new, old = found[kind].get(tag), stored[kind].get(tag)
+        if new is None or old is None:
+            yield tag, {}, {}, "written by one run only"
+        elif steps(new) != steps(old):
+            yield tag, new, old, "written at other steps"
+        else:
+            yield tag, new, old, None
+
+
 def scalar_differences(found: dict[str, Any], stored: dict[str, Any], exact: bool) -> Iterator[str]:
     rel = 0.0 if exact else budget(stored)
-    for tag in sorted(found["scalars"].keys() | stored["scalars"].keys()):
-        if tag not in found["scalars"] or tag not in stored["scalars"]:
-            yield f"scalar {tag}: written by one run only"
-            continue
-        new, old = found["scalars"][tag], stored["scalars"][tag]
-        if new["steps"] != old["steps"]:
-            yield f"scalar {tag}: logged at other steps"
+    for tag, new, old, unpaired in paired(found, stored, "scalars", lambda series: series["steps"]):
+        if unpaired:
+            yield f"scalar {tag}: {unpaired}"
             continue
         scale = 0.0 if exact or tag in COUNT_TAGS else series_scale(stored, tag)
         for step, a, b in zip(old["steps"], new["values"], old["values"]):
@@ -133,32 +144,32 @@ def bucket_differences(new: dict[str, Any], old: dict[str, Any], tolerance: floa
     return None
 
 
+def event_difference(a: dict[str, Any], b: dict[str, Any], rel: float, exact: bool) -> str | None:
+    """Why a histogram event is further from the stored one than rounding allows, or None."""
+    if exact:
+        return None if a == b else "not bit for bit"
+    if a["num"] != b["num"]:
+        return f"{a['num']:g} terms, stored {b['num']:g}"
+    scale = max(abs(b["min"]), abs(b["max"]))
+    scales = {"min": scale, "max": scale, "sum": scale * b["num"], "sum_squares": scale**2 * b["num"]}
+    for key, s in scales.items():
+        if not same_float(a[key], b[key], rel * (abs(b[key]) + s)):
+            return f"{key} {a[key]!r}, stored {b[key]!r}"
+    return bucket_differences(a, b, rel * scale)
+
+
+def event_steps(series: dict[str, Any]) -> list[int]:
+    return [e["step"] for e in series["events"]]
+
+
 def histogram_differences(found: dict[str, Any], stored: dict[str, Any], exact: bool) -> Iterator[str]:
     rel = 0.0 if exact else budget(stored)
-    for tag in sorted(found["histograms"].keys() | stored["histograms"].keys()):
-        if tag not in found["histograms"] or tag not in stored["histograms"]:
-            yield f"histogram {tag}: written by one run only"
+    for tag, new, old, unpaired in paired(found, stored, "histograms", event_steps):
+        if unpaired:
+            yield f"histogram {tag}: {unpaired}"
             continue
-        new, old = found["histograms"][tag]["events"], stored["histograms"][tag]["events"]
-        if [e["step"] for e in new] != [e["step"] for e in old]:
-            yield f"histogram {tag}: written at other steps"
-            continue
-        for a, b in zip(new, old):
-            scale = max(abs(b["min"]), abs(b["max"]))
-            scales = {"min": scale, "max": scale, "sum": scale * b["num"], "sum_squares": scale**2 * b["num"]}
-            if exact:
-                moved = None if a == b else "not bit for bit"
-            elif a["num"] != b["num"]:
-                moved = f"{a['num']:g} terms, stored {b['num']:g}"
-            else:
-                moved = next(
-                    (
-                        f"{key} {a[key]!r}, stored {b[key]!r}"
-                        for key, s in scales.items()
-                        if not same_float(a[key], b[key], rel * (abs(b[key]) + s))
-                    ),
-                    None,
-                ) or bucket_differences(a, b, rel * scale)
+        for a, b in zip(new["events"], old["events"]):
+            moved = event_difference(a, b, rel, exact)
             if moved:
                 yield f"histogram {tag} at step {b['step']}: {moved}"
                 break
