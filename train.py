@@ -12,18 +12,18 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from reparam_opt.cli import exit_with, run_app
-from reparam_opt.config import register_configs
-from reparam_opt.runtime import (
+from reparam_opt.training import train
+from reparam_opt.training.cli import exit_with, run_app
+from reparam_opt.training.config import register_configs
+from reparam_opt.training.runtime import (
     exit_code,
     keep_freed_memory,
     quiet_event_writer_thread,
     threads_per_job,
     use_threads,
 )
-from reparam_opt.summary import one_line, sweep_value, write_failure
-from reparam_opt.training import train
-from reparam_opt.validation import check_train_config
+from reparam_opt.training.summary import one_line, sweep_value, write_failure
+from reparam_opt.training.validation import check_train_config
 
 register_configs()
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from benchmarks.timing import Comparison
-from reparam_opt.config import register_configs
 from reparam_opt.training import train
+from reparam_opt.training.config import register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

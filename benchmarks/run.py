@@ -20,8 +20,8 @@ import torch
 
 from benchmarks import device, loops, memory, sweeps, variance
 from benchmarks.timing import spread
-from reparam_opt.cli import LineParser
-from reparam_opt.runtime import keep_freed_memory, use_threads
+from reparam_opt.training.cli import LineParser
+from reparam_opt.training.runtime import keep_freed_memory, use_threads
 
 
 def machine() -> str:

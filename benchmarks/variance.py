@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from benchmarks.memory import peak_rss_mib
 from benchmarks.timing import Comparison
-from reparam_opt.config import register_configs
+from reparam_opt.training.config import register_configs
 from reparam_opt.variance.config import register_variance_configs
 from reparam_opt.variance.study import study
 

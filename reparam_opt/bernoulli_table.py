@@ -25,9 +25,10 @@ import sys
 import numpy as np
 import torch
 
-from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ, Target
-from reparam_opt.cli import LineParser
 from reparam_opt.estimators import ESTIMATORS
+from reparam_opt.families.bernoulli import BernoulliFamily, BernoulliQ
+from reparam_opt.objectives import Target
+from reparam_opt.training.cli import LineParser
 
 #: The temperatures of the sweep.
 TEMPERATURES = (0.1, 0.25, 0.5, 1.0, 2.0)

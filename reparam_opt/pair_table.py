@@ -14,10 +14,10 @@ import sys
 
 import torch
 
-from reparam_opt.cli import LineParser
 from reparam_opt.estimators import ESTIMATORS as REGISTRY
-from reparam_opt.gaussian import at_point
+from reparam_opt.families.gaussian import at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
+from reparam_opt.training.cli import LineParser
 
 #: Every estimator of the registry but ``exact``, whose variance is zero by construction.
 ESTIMATORS = tuple(name for name, e in REGISTRY.items() if name != "exact" and e.applies_to("gaussian"))

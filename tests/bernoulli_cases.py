@@ -7,8 +7,9 @@ import math
 
 import torch
 
-from reparam_opt import control_variates, discrete
-from reparam_opt.bernoulli import BernoulliQ, Target
+from reparam_opt.estimators import control_variates, discrete
+from reparam_opt.families.bernoulli import BernoulliQ
+from reparam_opt.objectives import Target
 
 Z = 4.0
 DTYPE = torch.float64

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reparam_opt.config import register_configs
+from reparam_opt.training.config import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 register_configs()

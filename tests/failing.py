@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from reparam_opt.estimator_spec import estimator
 from reparam_opt.estimators import pathwise
+from reparam_opt.estimators.spec import estimator
 
 #: Calls before the failure: the gradient at steps 0, 1 and 2.
 CALLS_BEFORE = 3

@@ -8,7 +8,7 @@ import math
 import torch
 
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.gaussian import Gaussian
+from reparam_opt.families.gaussian import Gaussian
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare
 
 Z = 4.0  # standard errors allowed; with a fixed seed the test is deterministic
@@ -16,7 +16,7 @@ DTYPE = torch.float64
 K = 0.5
 COST = ShiftedSquare(K)
 #: The costs without a square's closed forms for the scale: their μ-variances in D dimensions come
-#: from the one-dimensional ones and Stein's identity (``reparam_opt/separable.py``). k ≠ 1, so a
+#: from the one-dimensional ones and Stein's identity (``reparam_opt/objectives/separable.py``). k ≠ 1, so a
 #: k that should be squared and is not shows.
 OTHER_COSTS = {"cosine": Cosine(2.0), "gaussian_bump": GaussianBump(0.5)}
 DIMS = [1, 3, 10]

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from reparam_opt import control_variates, discrete
-from reparam_opt.bernoulli import BernoulliFamily, Target
-from reparam_opt.estimators import ESTIMATORS
+from reparam_opt.estimators import ESTIMATORS, control_variates, discrete
+from reparam_opt.families.bernoulli import BernoulliFamily
+from reparam_opt.objectives import Target
 from tests.bernoulli_cases import (
     DTYPE,
     Z,

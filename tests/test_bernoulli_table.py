@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from reparam_opt.bernoulli import Target
+from reparam_opt.objectives import Target
 from tests.bernoulli_cases import (
     DTYPE,
     half_unit,

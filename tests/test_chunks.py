@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from reparam_opt.chunks import RNG_BLOCK, Wants, estimate_in_chunks, one_thread, step_bounds, stride
-from reparam_opt.estimator_spec import sample_variance_of_mean
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.run import setup
+from reparam_opt.estimators.spec import sample_variance_of_mean
 from reparam_opt.training import train
+from reparam_opt.training.chunks import RNG_BLOCK, Wants, estimate_in_chunks, one_thread, step_bounds, stride
+from reparam_opt.training.run import setup
 from tests.conftest import scalars
 from tests.regression import run_fingerprint
 

@@ -1,5 +1,5 @@
 """The command line: real ``python train.py`` runs in a subprocess, read back with tensorboard's
-EventAccumulator; and, in-process, how every command answers bad input (``reparam_opt.cli``) and
+EventAccumulator; and, in-process, how every command answers bad input (``reparam_opt.training.cli``) and
 what the config groups offer (each option on its schema, no schema as an option)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reparam_opt import config
-from reparam_opt.cli import LineParser, exit_with, one_line, run_app
-from reparam_opt.known_keys import first_unknown_key
+from reparam_opt.training import config
+from reparam_opt.training.cli import LineParser, exit_with, one_line, run_app
+from reparam_opt.training.known_keys import first_unknown_key
 from reparam_opt.variance.config import register_variance_configs
 from tests.conftest import ROOT, run_train, scalars
 

@@ -1,5 +1,5 @@
 """D dimensions and a learned scale, by entry point: the variance study's ``sweep=dim``, the SGD
-predictions of ``reparam_opt.stability``, and the ``dimension`` and ``learned_scale`` presets."""
+predictions of ``reparam_opt.sweep_summary.stability``, and the ``dimension`` and ``learned_scale`` presets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reparam_opt.stability import harmonic_sigma, pathwise_stationary, score_critical_step
+from reparam_opt.sweep_summary.stability import harmonic_sigma, pathwise_stationary, score_critical_step
 from reparam_opt.training import train
 from reparam_opt.variance.config import register_variance_configs
 from reparam_opt.variance.study import study

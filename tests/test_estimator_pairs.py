@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from reparam_opt import estimators
-from reparam_opt.gaussian import at_point
+from reparam_opt.families.gaussian import at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
 from tests.closed_forms import (
     central_moments,

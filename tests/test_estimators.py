@@ -9,9 +9,9 @@ import torch
 
 from reparam_opt import estimators
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.gaussian import GaussianFamily, at_point
+from reparam_opt.families.gaussian import GaussianFamily, at_point
 from reparam_opt.objectives import Square
-from reparam_opt.scalars import step_scalars
+from reparam_opt.training.scalars import step_scalars
 from tests.closed_forms import central_moments, square_terms
 
 Z = 4.0  # standard errors allowed; with a fixed seed the test is deterministic
@@ -117,7 +117,7 @@ def test_replicates_are_independent() -> None:
 
 def test_every_estimator_has_its_yaml_and_every_yaml_names_one(make_cfg) -> None:
     """A new estimator is a function, its ESTIMATORS entry and conf/estimator/<name>.yaml."""
-    from reparam_opt.config import estimator_of
+    from reparam_opt.training.config import estimator_of
     from tests.conftest import ROOT
 
     options = {path.stem for path in (ROOT / "conf" / "estimator").glob("*.yaml")}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from reparam_opt import summary as summary_module
-from reparam_opt.summary import write_atomically, write_summary
+from reparam_opt.training import summary as summary_module
+from reparam_opt.training.summary import write_atomically, write_summary
 
 FULL = OSError(errno.ENOSPC, "No space left on device")
 

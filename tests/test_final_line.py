@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reparam_opt.summary import METRIC_KEYS, NEVER, THETA_STAR_METRICS, one_line, write_failure
 from reparam_opt.training import train
+from reparam_opt.training.summary import METRIC_KEYS, NEVER, THETA_STAR_METRICS, one_line, write_failure
 from tests.conftest import run_train
 
 

@@ -23,9 +23,10 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from reparam_opt import estimators, separable
+from reparam_opt import estimators
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.gaussian import GaussianFamily, at_point
+from reparam_opt.families.gaussian import GaussianFamily, at_point
+from reparam_opt.objectives import separable
 from tests.closed_forms import gaussian_grid
 from tests.gaussian_cases import (
     COST,

@@ -13,9 +13,10 @@ import math
 import pytest
 import torch
 
-from reparam_opt import estimators, separable
+from reparam_opt import estimators
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.gaussian import Gaussian
+from reparam_opt.families.gaussian import Gaussian
+from reparam_opt.objectives import separable
 from tests.gaussian_cases import (
     COST,
     DIMS,
@@ -204,7 +205,7 @@ def test_mu_cross_covariances_match_monte_carlo(name: str, scale: str, objective
 
 
 # 4. Off the square: cosine and gaussian_bump in D = 3. Their μ-variances in D dimensions come from
-# the one-dimensional closed forms and Stein's identity (reparam_opt/separable.py); a run logs them
+# the one-dimensional closed forms and Stein's identity (reparam_opt/objectives/separable.py); a run logs them
 # as grad/variance_analytic. The code has none for their s-terms or for measure-valued: see
 # test_off_the_square_closed_forms_exist_only_where_derived and, in a run, test_gaussian_training.
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from reparam_opt import training
 from reparam_opt.training import THETA_BOUND, train
+from reparam_opt.training import loop as training
 from tests.conftest import scalars
 from tests.regression import run_fingerprint
 

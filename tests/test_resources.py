@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.memory import peak_rss_mib
-from reparam_opt import resources
 from reparam_opt.estimators import ESTIMATORS
-from reparam_opt.resources import GIB, ResourceError, check_memory, footprint, key_to_lower
-from reparam_opt.run import footprint_of
+from reparam_opt.training import resources
+from reparam_opt.training.resources import GIB, ResourceError, check_memory, footprint, key_to_lower
+from reparam_opt.training.run import footprint_of
 from tests.conftest import ROOT, run_train
 from tests.regression import run_fingerprint
 

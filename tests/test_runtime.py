@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from reparam_opt.recorder import POINTS_PER_SERIES, cadence
-from reparam_opt.runtime import _glibc, interactive, threads_per_job
-from reparam_opt.summary import sweep_value
+from reparam_opt.training.recorder import POINTS_PER_SERIES, cadence
+from reparam_opt.training.runtime import _glibc, interactive, threads_per_job
+from reparam_opt.training.summary import sweep_value
 
 
 @pytest.mark.parametrize("steps", [1, 200, 1000, 1001, 5000, 123457])
@@ -53,9 +53,9 @@ def test_no_progress_bar_when_output_is_captured() -> None:
 _FAULTS = """
 import resource, sys, torch
 from reparam_opt.estimators import score
-from reparam_opt.gaussian import at_point
+from reparam_opt.families.gaussian import at_point
 from reparam_opt.objectives import Square
-from reparam_opt.runtime import keep_freed_memory
+from reparam_opt.training.runtime import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 dist = at_point(1000, 1, 0.0, 1.0)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from reparam_opt.config import claim_fresh_dir
 from reparam_opt.training import train
+from reparam_opt.training.config import claim_fresh_dir
 from tests.conftest import scalars
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reparam_opt import runtime
-from reparam_opt.training import train
+from reparam_opt.training import runtime, train
 
 PACKAGE = Path(__file__).resolve().parents[1] / "reparam_opt"
 
@@ -74,7 +73,7 @@ def test_the_graph_sees_function_level_imports() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "module", ["reparam_opt.sweep_summary", "reparam_opt.training", "reparam_opt.config"]
+    "module", ["reparam_opt.sweep_summary", "reparam_opt.training", "reparam_opt.training.config"]
 )
 def test_the_training_path_does_not_import_matplotlib(module: str) -> None:
     """Hydra instantiates the sweep-summary callback in single runs too; matplotlib must stay out."""

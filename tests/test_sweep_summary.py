@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reparam_opt.summary import METRIC_KEYS
 from reparam_opt.sweep_summary.report import write_report
 from reparam_opt.training import train
+from reparam_opt.training.summary import METRIC_KEYS
 from tests.conftest import compose_with_hydra, run_train
 
 pytestmark = pytest.mark.slow

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reparam_opt.summary import NEVER, THETA_STAR_METRICS, write_failure
 from reparam_opt.sweep_summary.jobs import find_jobs, group_jobs, varying_keys
 from reparam_opt.sweep_summary.report import NO_VALUE, markdown, table_rows
 from reparam_opt.training import train
+from reparam_opt.training.summary import NEVER, THETA_STAR_METRICS, write_failure
 from tests.conftest import compose_config
 
 COMMON = ("steps=3", "replicates=8")

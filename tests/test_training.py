@@ -157,7 +157,7 @@ def test_hparams_name_each_group_by_its_option_and_hide_targets(make_cfg, tmp_pa
 def test_the_host_counts_the_live_replicates_only_at_histogram_steps(make_cfg, tmp_path, monkeypatch) -> None:
     """No host sync per step (issue 14): while none has diverged, the live count is read at the
     histogram steps (every 10th logged step) and at the end, not at each of the 201 steps."""
-    from reparam_opt import recorder
+    from reparam_opt.training import recorder
 
     counted = []
     check = recorder.Survivors.check

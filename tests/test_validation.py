@@ -13,12 +13,12 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from reparam_opt.cli import error_line
 from reparam_opt.estimators import estimator
-from reparam_opt.known_keys import known_keys
 from reparam_opt.objectives import Square
 from reparam_opt.training import train
-from reparam_opt.validation import ConfigError, check_objective, check_train_config
+from reparam_opt.training.cli import error_line
+from reparam_opt.training.known_keys import known_keys
+from reparam_opt.training.validation import ConfigError, check_objective, check_train_config
 
 
 @estimator(f_evals_per_sample=1, min_samples=2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from reparam_opt.cli import LineParser
 from reparam_opt.sweep_summary.report import write_report
+from reparam_opt.training.cli import LineParser
 
 
 def main() -> None:

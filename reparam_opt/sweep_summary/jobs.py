@@ -19,8 +19,8 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reparam_opt.stability import harmonic_sigma
-from reparam_opt.summary import METRIC_KEYS, THETA_STAR_METRICS, has_theta_star
+from reparam_opt.sweep_summary.stability import harmonic_sigma
+from reparam_opt.training.summary import METRIC_KEYS, THETA_STAR_METRICS, has_theta_star
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> 
 
 
 def sigma_prediction(summary: dict[str, Any], steps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """σ's predicted path for plain SGD on a square (``reparam_opt.stability``), or None."""
+    """σ's predicted path for plain SGD on a square (``reparam_opt.sweep_summary.stability``), or None."""
     config = summary.get("config", {})
     plain_sgd = config.get("optimizer", {}).get("_target_") == "torch.optim.SGD" and not config.get(
         "optimizer", {}

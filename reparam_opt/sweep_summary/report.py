@@ -11,7 +11,6 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.summary import METRIC_KEYS, NEVER, write_atomically
 from reparam_opt.sweep_summary.figure import comparison_figure
 from reparam_opt.sweep_summary.jobs import (
     ConfigCurves,
@@ -25,6 +24,7 @@ from reparam_opt.sweep_summary.jobs import (
     varying_keys,
 )
 from reparam_opt.sweep_summary.step_sizes import best_step_table, step_size_figure, step_size_rows
+from reparam_opt.training.summary import METRIC_KEYS, NEVER, write_atomically
 
 log = logging.getLogger(__name__)
 

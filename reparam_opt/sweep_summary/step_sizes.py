@@ -4,7 +4,7 @@ Drawn when the sweep varies ``lr``, one column per value of ``dim`` (one column 
 swept): on top the final RMS error of μ per coordinate (the RMS over replicates of ‖μ − μ*‖,
 over √D, median over seeds) against η, a line per estimator; below it the share of replicates
 diverged. Where every job minimises a square with σ fixed, the score function's critical step
-η_c(D, n) (``reparam_opt.stability``) is a dashed line: above it, its mean square has no
+η_c(D, n) (``reparam_opt.sweep_summary.stability``) is a dashed line: above it, its mean square has no
 stationary value. The table picks, per estimator and D, the step size with the lowest final error
 among those where no replicate diverged.
 """
@@ -22,8 +22,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from reparam_opt.stability import score_critical_step
 from reparam_opt.sweep_summary.jobs import ConfigGroup
+from reparam_opt.sweep_summary.stability import score_critical_step
 
 SQUARES = ("reparam_opt.objectives.Square", "reparam_opt.objectives.ShiftedSquare")
 COLOURS = {"score": "tab:orange", "pathwise": "tab:blue", "score_baseline": "tab:green", "exact": "0.3"}

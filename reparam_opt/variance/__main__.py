@@ -9,9 +9,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from reparam_opt.cli import exit_with, run_app
-from reparam_opt.config import register_configs
-from reparam_opt.runtime import keep_freed_memory
+from reparam_opt.training.cli import exit_with, run_app
+from reparam_opt.training.config import register_configs
+from reparam_opt.training.runtime import keep_freed_memory
 from reparam_opt.variance.config import register_variance_configs
 from reparam_opt.variance.report import run_study, table
 

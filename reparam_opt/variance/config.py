@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from reparam_opt.config import ObjectiveConfig
+from reparam_opt.training.config import ObjectiveConfig
 
 
 @dataclass

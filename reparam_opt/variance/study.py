@@ -24,12 +24,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from reparam_opt.chunks import chunk_bounds
-from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
-from reparam_opt.gaussian import at_point
-from reparam_opt.known_keys import first_unknown_key
+from reparam_opt.families.gaussian import at_point
 from reparam_opt.objectives import Objective
+from reparam_opt.training.chunks import chunk_bounds
+from reparam_opt.training.config import estimator_of
+from reparam_opt.training.known_keys import first_unknown_key
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
 POINT_KEYS = ("n_samples", "theta", "sigma", "dim")

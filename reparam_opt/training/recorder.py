@@ -16,10 +16,10 @@ import math
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
-from reparam_opt.board import StepLog, histogram_of, log_scalars
-from reparam_opt.chunks import StepEstimate, Wants
-from reparam_opt.metrics import History, MetricTracker
-from reparam_opt.scalars import StepScalars
+from reparam_opt.training.board import StepLog, histogram_of, log_scalars
+from reparam_opt.training.chunks import StepEstimate, Wants
+from reparam_opt.training.metrics import History, MetricTracker
+from reparam_opt.training.scalars import StepScalars
 
 #: Logged points per scalar series when ``log_every`` is null: TensorBoard keeps 1000 by default.
 POINTS_PER_SERIES = 1000

@@ -9,7 +9,7 @@ work (``resources.py``).
 
 ``train`` changes nothing process-wide: it seeds torch inside ``torch.random.fork_rng``, so the
 caller's random state is back as it was afterwards, and the thread count and the C heap are the
-entry point's business (``reparam_opt.runtime``).
+entry point's business (``reparam_opt.training.runtime``).
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from reparam_opt.bernoulli import BernoulliQ
-from reparam_opt.board import event_file, log_hparams
-from reparam_opt.chunks import StepEstimate, Wants, estimate_in_chunks
-from reparam_opt.config import estimator_of
-from reparam_opt.gaussian import Gaussian
-from reparam_opt.outcome import finish, hparams
-from reparam_opt.recorder import Recorder, Survivors
-from reparam_opt.resources import check_memory
-from reparam_opt.run import Run, footprint_of, setup
-from reparam_opt.runtime import StopRequest, progress_bar, stop_on_signals
-from reparam_opt.scalars import StepScalars
-from reparam_opt.summary import write_summary
-from reparam_opt.validation import check_train_config
+from reparam_opt.families.bernoulli import BernoulliQ
+from reparam_opt.families.gaussian import Gaussian
+from reparam_opt.training.board import event_file, log_hparams
+from reparam_opt.training.chunks import StepEstimate, Wants, estimate_in_chunks
+from reparam_opt.training.config import estimator_of
+from reparam_opt.training.outcome import finish, hparams
+from reparam_opt.training.recorder import Recorder, Survivors
+from reparam_opt.training.resources import check_memory
+from reparam_opt.training.run import Run, footprint_of, setup
+from reparam_opt.training.runtime import StopRequest, progress_bar, stop_on_signals
+from reparam_opt.training.scalars import StepScalars
+from reparam_opt.training.summary import write_summary
+from reparam_opt.training.validation import check_train_config
 
 log = logging.getLogger(__name__)
 

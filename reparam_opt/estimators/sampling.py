@@ -14,9 +14,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Chi2, Normal
 
-from reparam_opt import separable
-from reparam_opt.gaussian import Gaussian
-from reparam_opt.objectives import Objective
+from reparam_opt.families.gaussian import Gaussian
+from reparam_opt.objectives import Objective, separable
 
 
 def per_sample_leaves(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Normal]:

@@ -28,7 +28,7 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from reparam_opt.known_keys import known_keys, unknown_key_line
+from reparam_opt.training.known_keys import known_keys, unknown_key_line
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -79,7 +79,7 @@ def first_line(text: str) -> str:
 
 def error_line(error: BaseException) -> str:
     """The one line for an exception that reached the top of a Hydra app: Hydra's composition
-    errors name the key and the value, as the checks of ``reparam_opt.validation`` do."""
+    errors name the key and the value, as the checks of ``reparam_opt.training.validation`` do."""
     cause = error.__cause__
     if isinstance(error, MissingConfigException):
         group, _, name = (error.missing_cfg_file or "").rpartition("/")

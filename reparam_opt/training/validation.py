@@ -1,7 +1,7 @@
 """Checks on a composed config, run before any work, so a bad value costs one line, not a run.
 
 Each check raises ``ConfigError``, whose message names the key, the value given and what is
-allowed; the entry points print it as that one line (``reparam_opt.cli``). It subclasses Hydra's
+allowed; the entry points print it as that one line (``reparam_opt.training.cli``). It subclasses Hydra's
 ``CompactHydraException``, which Hydra, too, reports as its message alone. The checks are plain
 functions on a DictConfig, for any app that shares these keys.
 """
@@ -18,10 +18,10 @@ from hydra.errors import CompactHydraException, InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from reparam_opt.config import TrainConfig, estimator_of
-from reparam_opt.gaussian import SCALES
-from reparam_opt.known_keys import first_unknown_key
-from reparam_opt.summary import RETURN_METRICS
+from reparam_opt.families.gaussian import SCALES
+from reparam_opt.training.config import TrainConfig, estimator_of
+from reparam_opt.training.known_keys import first_unknown_key
+from reparam_opt.training.summary import RETURN_METRICS
 
 
 class ConfigError(CompactHydraException, ValueError):

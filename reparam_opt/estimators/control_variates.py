@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli
 
-from reparam_opt.bernoulli import BernoulliQ
+from reparam_opt.families.bernoulli import BernoulliQ
 from reparam_opt.objectives import Objective
 
 #: RELAX's hidden layer, as in the papers' toy.

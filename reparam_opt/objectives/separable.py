@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from reparam_opt.objectives import Objective
+from reparam_opt.objectives.costs import Objective
 
 
 def cost(objective: Objective, x: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ there, ∂θ log q(b) = b − p; the relaxed estimators differentiate f at a rel
 those logits.
 
 - Unbiased: ``score``, ``score_baseline``, ``score_ema`` (a moving-average baseline, its state
-  kept per replicate) and ``exact``; ``rebar`` and ``relax`` (``reparam_opt/control_variates.py``).
+  kept per replicate) and ``exact``; ``rebar`` and ``relax`` (``reparam_opt/estimators/control_variates.py``).
 - Biased, with a temperature τ: ``concrete`` (f at the relaxed sample b̃ = σ((θ + logit u)/τ),
   through torch's ``RelaxedBernoulli.rsample``) and ``straight_through`` (f at the hard b in the
   forward pass, b̃'s gradient in the backward pass, through ``F.gumbel_softmax(hard=True)``).
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.distributions import Bernoulli, RelaxedBernoulli
 
-from reparam_opt.bernoulli import BernoulliQ
+from reparam_opt.families.bernoulli import BernoulliQ
 from reparam_opt.objectives import Objective
 
 

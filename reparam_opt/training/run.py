@@ -12,13 +12,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
-from reparam_opt.bernoulli import BernoulliFamily, BernoulliQ
-from reparam_opt.chunks import step_bounds
-from reparam_opt.config import estimator_of
 from reparam_opt.estimators import Estimator
-from reparam_opt.gaussian import Gaussian, GaussianFamily
+from reparam_opt.families.bernoulli import BernoulliFamily, BernoulliQ
+from reparam_opt.families.gaussian import Gaussian, GaussianFamily
 from reparam_opt.objectives import Objective, Optimum, ShiftedSquare
-from reparam_opt.resources import Footprint, footprint
+from reparam_opt.training.chunks import step_bounds
+from reparam_opt.training.config import estimator_of
+from reparam_opt.training.resources import Footprint, footprint
 
 
 @dataclass
@@ -70,7 +70,7 @@ def family_of(cfg: DictConfig) -> GaussianFamily | BernoulliFamily:
 
 
 def footprint_of(cfg: DictConfig) -> Footprint:
-    """What the run will hold at once (``reparam_opt/resources.py``)."""
+    """What the run will hold at once (``reparam_opt/training/resources.py``)."""
     family = family_of(cfg)
     return footprint(
         estimator_of(cfg.estimator),

@@ -12,7 +12,6 @@ every job of a sweep sees the one directory its sweep claimed.
 import os
 from dataclasses import dataclass
 from itertools import count
-from typing import Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
@@ -101,7 +100,7 @@ class CosineConfig(ObjectiveConfig):
 class TargetConfig(ObjectiveConfig):
     """f(b) = (b − t)² on the Bernoulli family; any finite t."""
 
-    _target_: str = "reparam_opt.bernoulli.Target"
+    _target_: str = "reparam_opt.objectives.Target"
     t: float = 0.45
 
 
@@ -123,7 +122,7 @@ class SGDConfig(OptimizerConfig):
 @dataclass
 class AdamConfig(OptimizerConfig):
     _target_: str = "torch.optim.Adam"
-    betas: Tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = (0.9, 0.999)
 
 
 @dataclass
@@ -144,20 +143,20 @@ class TrainConfig:
     steps: int = 200
     replicates: int = 256
     lr: float = 0.1
-    log_every: Optional[int] = None  # null: about 1000 logged points per series
-    histogram_every: Optional[int] = None  # null: every 10th logged step
+    log_every: int | None = None  # null: about 1000 logged points per series
+    histogram_every: int | None = None  # null: every 10th logged step
     tolerance: float = 0.35
     #: With n_samples = 1: this many extra single-sample draws at each logged step give grad/variance
     #: and grad/log_variance; they do not feed the update and are not counted as f-evaluations.
     variance_draws: int = 0
     #: Per-sample terms held at once: a bigger step is made in chunks of whole replicate rows,
-    #: with the same numbers (reparam_opt/chunks.py); 2²³ keeps a step within a few hundred MB.
+    #: with the same numbers (reparam_opt/training/chunks.py); 2²³ keeps a step within a few hundred MB.
     max_batch_elements: int = 8_388_608
     #: torch.compile a whole step (fused kernels, the eager path's draws); estimators without state.
     compile: bool = False
     device: str = "cpu"
-    threads: Optional[int] = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
-    return_metric: Optional[str] = None  # the summary metric train.py returns (an Optuna sweep minimises it)
+    threads: int | None = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
+    return_metric: str | None = None  # the summary metric train.py returns (an Optuna sweep minimises it)
 
 
 def estimator_of(estimator_cfg: DictConfig) -> Estimator:

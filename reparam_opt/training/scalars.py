@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from reparam_opt import separable
 from reparam_opt.estimators import Estimator
-from reparam_opt.gaussian import GaussianFamily
-from reparam_opt.metrics import across_replicates, quantiles
-from reparam_opt.objectives import Objective
+from reparam_opt.families.gaussian import GaussianFamily
+from reparam_opt.objectives import Objective, separable
+from reparam_opt.training.metrics import across_replicates, quantiles
 
 
 def in_step_variance(estimator: Estimator, terms: Tensor, grad: Tensor) -> Tensor | None:

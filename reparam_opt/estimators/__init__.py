@@ -21,7 +21,7 @@ The sampling estimators differentiate with torch autograd, never a hand-written 
 cost is one function. Per-sample terms come from a leaf per sample: pathwise differentiates
 through broadcast views of μ and s, one entry per sample; the score estimators differentiate
 log q with respect to the draws themselves for μ (a location parameter) and with respect to a
-per-sample view of s for the scale (``reparam_opt/sampling.py``).
+per-sample view of s for the scale (``reparam_opt/estimators/sampling.py``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Uniform, Weibull
 
-from reparam_opt import control_variates, discrete, sampling, separable
-from reparam_opt.estimator_spec import (
+from reparam_opt.estimators import control_variates, discrete, sampling
+from reparam_opt.estimators.spec import (
     Estimator,
     discrete_only,
     estimator,
@@ -42,8 +42,8 @@ from reparam_opt.estimator_spec import (
     no_variance,
     sample_variance_of_mean,
 )
-from reparam_opt.gaussian import Gaussian
-from reparam_opt.objectives import Objective
+from reparam_opt.families.gaussian import Gaussian
+from reparam_opt.objectives import Objective, separable
 
 __all__ = ["ESTIMATORS", "Estimator", "estimator", "sample_variance_of_mean"]
 

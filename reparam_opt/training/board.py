@@ -20,8 +20,8 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from reparam_opt.metrics import History
-from reparam_opt.scalars import StepScalars
+from reparam_opt.training.metrics import History
+from reparam_opt.training.scalars import StepScalars
 
 #: Equal-width buckets of the per-sample histogram (TensorBoard re-bins to 30 for display).
 HISTOGRAM_BINS = 64

@@ -58,7 +58,7 @@ class Gaussian:
         return (*self.loc.shape[:-1], n_samples, self.dim)
 
     def rows(self, start: int, stop: int) -> Gaussian:
-        """q for the replicates [start, stop): a chunk of a step (``reparam_opt/chunks.py``)."""
+        """q for the replicates [start, stop): a chunk of a step (``reparam_opt/training/chunks.py``)."""
         scale = self.scale if self.scale.dim() == 0 else self.scale[start:stop]
         return Gaussian(self.loc[start:stop], scale, self.learned)
 

@@ -1,7 +1,7 @@
 """What an estimator is: its terms function per family, its cost in f-evaluations, the fewest samples
 it needs, how its in-step variance is estimated and where its closed-form variances come from.
 
-``reparam_opt/estimators.py`` makes the estimators themselves and their registry from this.
+``reparam_opt/estimators/__init__.py`` makes the estimators themselves and their registry from this.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from reparam_opt import separable
-from reparam_opt.bernoulli import BernoulliQ
-from reparam_opt.gaussian import Gaussian
-from reparam_opt.objectives import Objective
+from reparam_opt.families.bernoulli import BernoulliQ
+from reparam_opt.families.gaussian import Gaussian
+from reparam_opt.objectives import Objective, separable
 
 #: The per-sample terms of one estimator: ``(cost, q, n_samples) -> [replicates, n_samples, P]``.
 TermsFn = Callable[[Objective, Gaussian, int], Tensor]
@@ -69,7 +68,7 @@ class Estimator:
     scale_closed_form: Callable[..., Tensor | None] = independent_scale_terms
     #: Its f-evaluations are per coordinate of μ (and again per coordinate of a learned scale).
     per_coordinate: bool = False
-    #: The terms on the Bernoulli family (``reparam_opt/discrete.py``), which may take options
+    #: The terms on the Bernoulli family (``reparam_opt/estimators/discrete.py``), which may take options
     #: such as a temperature ``tau`` from the estimator's config.
     bernoulli: Callable[..., Tensor] | None = None
     #: Why it does not apply to the Bernoulli family, and what to use instead.
@@ -80,7 +79,7 @@ class Estimator:
     #: in the ``state`` dict the loop makes afresh for every run and passes to every call.
     stateful: bool = False
     #: It draws once per call, one row per replicate, so the terms of a block of rows are those
-    #: rows of the whole batch's terms drawn from the same stream (``reparam_opt/chunks.py``).
+    #: rows of the whole batch's terms drawn from the same stream (``reparam_opt/training/chunks.py``).
     draws_once: bool = True
 
     @property

@@ -15,10 +15,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from reparam_opt import separable
-from reparam_opt.board import hparams_of
-from reparam_opt.metrics import RunMetrics, final_loss, final_sigma
-from reparam_opt.run import Run
+from reparam_opt.objectives import separable
+from reparam_opt.training.board import hparams_of
+from reparam_opt.training.metrics import RunMetrics, final_loss, final_sigma
+from reparam_opt.training.run import Run
 
 
 def finish(

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from hydra.errors import CompactHydraException
 
-from reparam_opt.chunks import step_bounds
-from reparam_opt.estimator_spec import Estimator
+from reparam_opt.estimators.spec import Estimator
+from reparam_opt.training.chunks import step_bounds
 
 #: A step's draws, [rows, n, D] float32, of at least this many values (32 MiB) are mapped and
 #: unmapped whole by glibc under ``runtime.keep_freed_memory``, as train.py sets it; smaller ones

@@ -1,0 +1,1 @@
+"""What q is: the families of distributions whose parameters are trained."""
