@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from reparam_opt.estimators import control_variates, discrete
+from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.families.bernoulli import BernoulliQ
 from reparam_opt.objectives import Target
 
@@ -23,8 +23,7 @@ def estimates(
     name: str, theta: float, t: float, replicates: int, n: int = 1, seed: int = 0, **options
 ) -> torch.Tensor:
     torch.manual_seed(seed)
-    module = control_variates if name in ("rebar", "relax") else discrete
-    terms = getattr(module, name)(Target(t), logits(theta, replicates), n, **options)
+    terms = ESTIMATORS[name].terms["bernoulli"](Target(t), logits(theta, replicates), n, **options)
     assert terms.shape == (replicates, n, 1)
     return terms.mean(-2)[:, 0]
 

@@ -149,6 +149,8 @@ def comparable_summary(summary: dict[str, Any]) -> dict[str, Any]:
     """
     kept = {k: v for k, v in summary.items() if k not in VOLATILE}
     config = kept.get("config", {})
+    if isinstance(config.get("family"), dict):  # its class path, since issue 21 builds it by instantiate
+        config["family"].pop("_target_", None)
     for key, value in ADDED_KEYS.items():
         if config.get(key, value) == value:
             config.pop(key, None)

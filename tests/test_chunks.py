@@ -12,7 +12,7 @@ from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.estimators.spec import sample_variance_of_mean
 from reparam_opt.training import train
 from reparam_opt.training.chunks import RNG_BLOCK, Wants, estimate_in_chunks, one_thread, step_bounds, stride
-from reparam_opt.training.run import setup
+from reparam_opt.training.run import resolve
 from tests.conftest import scalars
 from tests.regression import run_fingerprint
 
@@ -53,7 +53,7 @@ def test_a_run_is_the_same_whatever_the_chunk_size(case: str, make_cfg, tmp_path
     whole = fingerprint(make_cfg(*overrides), tmp_path / "whole")
     for size in (1, 40):  # one block of rows per chunk; a few blocks per chunk
         cfg = make_cfg(*overrides, f"max_batch_elements={size}")
-        assert len(setup(cfg).chunk_bounds(cfg.n_samples)) > 2  # the step really is in chunks
+        assert len(resolve(cfg).chunk_bounds(cfg.n_samples)) > 2  # the step really is in chunks
         assert fingerprint(cfg, tmp_path / f"chunks_{size}") == whole  # every series, bit for bit
 
 
@@ -73,7 +73,7 @@ def test_estimators_that_draw_twice_or_learn_take_their_step_whole(name: str, ma
     family = [] if name == "measure_valued" else ["family=bernoulli"]
     cfg = make_cfg(*family, f"estimator={name}", "replicates=64", "max_batch_elements=1")
     assert not ESTIMATORS[name].chunks
-    assert setup(cfg).chunk_bounds(cfg.n_samples) == [0, 64]
+    assert resolve(cfg).chunk_bounds(cfg.n_samples) == [0, 64]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from reparam_opt.objectives import OBJECTIVES
 from reparam_opt.training import config
 from reparam_opt.training.cli import LineParser, exit_with, one_line, run_app
 from reparam_opt.training.known_keys import first_unknown_key
@@ -172,13 +173,7 @@ SCHEMAS = {
         "relax": config.RelaxEstimatorConfig,
         "score_ema": config.MovingAverageEstimatorConfig,
     },
-    "objective": {
-        "square": config.ObjectiveConfig,
-        "shifted_square": config.ShiftedSquareConfig,
-        "gaussian_bump": config.GaussianBumpConfig,
-        "cosine": config.CosineConfig,
-        "target": config.TargetConfig,
-    },
+    "objective": {name: OBJECTIVES[name].schema for name in group_options("objective")},
     "optimizer": {"sgd": config.SGDConfig, "adam": config.AdamConfig},
     "family": {"gaussian": config.FamilyConfig, "bernoulli": config.FamilyConfig},
 }

@@ -112,7 +112,7 @@ def test_learned_scale_tags_and_chart_at_the_first_step(make_cfg, tmp_path: Path
 
     layout = custom_scalar_layout(tmp_path)
     categories = {category.title: category for category in layout.category}
-    assert set(categories) == {"theta", "gradient", "scale"}
+    assert set(categories) == {"theta", "loss", "gradient", "scale"}
     charted = set()
     for chart in categories["scale"].chart:
         if chart.HasField("margin"):

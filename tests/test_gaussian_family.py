@@ -26,7 +26,6 @@ from torch.distributions import Normal
 from reparam_opt import estimators
 from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.families.gaussian import GaussianFamily, at_point
-from reparam_opt.objectives import separable
 from tests.closed_forms import gaussian_grid
 from tests.gaussian_cases import (
     COST,
@@ -65,7 +64,7 @@ def test_closed_forms_equal_the_reference_formulas(dim: int, scale: str) -> None
         )
     if scale != "fixed":
         torch.testing.assert_close(
-            separable.scale_grad(COST, mu, s, scale),
+            COST.scale_gradient(mu, s, scale),
             exact_gradient(d, sigma, scale)[dim:],
             rtol=1e-14,
             atol=0,
@@ -177,7 +176,7 @@ def test_closed_forms_match_quadrature_at_unequal_coordinates(dim: int) -> None:
 @pytest.mark.parametrize("dim", [1, 2, 3])
 def test_mu_covariance_matrix_matches_quadrature(dim: int) -> None:
     """The whole covariance matrix of the μ-terms: per-coordinate variances on the diagonal
-    (``separable.coordinate_variances``), ``mu_covariances`` off it: REFERENCE "D dimensions",
+    (``Separable.term_variances``), ``term_covariances`` off it: REFERENCE "D dimensions",
     Cov(h_i, h_j) = 4d_i d_j for score, 0 for pathwise. REFERENCE states it for one σ; it holds with
     σ_i unequal too. Gauss–Hermite with 8 nodes a coordinate is exact for these polynomials."""
     d = np.array([-0.8, 0.3, 1.1][:dim])
@@ -189,8 +188,8 @@ def test_mu_covariance_matrix_matches_quadrature(dim: int) -> None:
         for name in ("pathwise", "score"):
             centred = terms[f"{name}_mu"] - weights @ terms[f"{name}_mu"]
             quadrature = centred.T @ (weights[:, None] * centred)  # [D, D]
-            code = torch.diag(separable.coordinate_variances(name, COST, mu_t, sigma_t))
-            code = code + separable.mu_covariances(COST, mu_t, sigma_t)[name]()
+            code = torch.diag(COST.term_variances(name, mu_t, sigma_t))
+            code = code + COST.term_covariances(mu_t, sigma_t)[name]()
             np.testing.assert_allclose(code.numpy(), quadrature, rtol=1e-10, atol=1e-10)
             if name == "score":  # and REFERENCE's own words, off the diagonal
                 off = ~np.eye(dim, dtype=bool)

@@ -16,7 +16,6 @@ import torch
 from reparam_opt import estimators
 from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.families.gaussian import Gaussian
-from reparam_opt.objectives import separable
 from tests.gaussian_cases import (
     COST,
     DIMS,
@@ -183,7 +182,7 @@ def test_mu_cross_covariances_match_monte_carlo(name: str, scale: str, objective
     """REFERENCE "D dimensions": Cov(h_i, h_j) = 4d_i d_j (i ≠ j) for the score function's μ-terms
     with one σ, and pathwise's μ-terms are uncorrelated (covariance 4σ²I); at D = 3, d = (−0.8,
     0.3, 1.1), against the estimators' own terms. REFERENCE states it for one σ; with σ_i unequal
-    (diagonal) the score figure is the same (the algebra is in ``separable.mu_covariances``).
+    (diagonal) the score figure is the same (the algebra is in ``Separable.term_covariances``).
     """
     cost = COST if objective == "square" else OTHER_COSTS[objective]
     dim = len(UNEQUAL_D)
@@ -199,7 +198,7 @@ def test_mu_cross_covariances_match_monte_carlo(name: str, scale: str, objective
     terms = ESTIMATORS[name](cost, q, N_SAMPLES).reshape(-1, q.dim + q.scale_params)[:, :dim]
     i, j = torch.triu_indices(dim, dim, 1)
     measured, se = covariance_and_se(terms[:, i], terms[:, j])
-    expected = separable.mu_covariances(cost, mu, scale_arg)[name]()[i, j]
+    expected = cost.term_covariances(mu, scale_arg)[name]()[i, j]
     z = (measured - expected).abs() / se
     assert bool((z < Z).all()), f"measured {measured.tolist()}, expected {expected.tolist()}, z {z.tolist()}"
 

@@ -31,13 +31,13 @@ def captured_run(monkeypatch) -> dict[str, training.Run]:
     diverged replicates frozen where they were marked.
     """
     holder: dict[str, training.Run] = {}
-    setup = training.setup
+    resolve = training.resolve
 
     def keep(cfg):
-        holder["run"] = setup(cfg)
+        holder["run"] = resolve(cfg)
         return holder["run"]
 
-    monkeypatch.setattr(training, "setup", keep)
+    monkeypatch.setattr(training, "resolve", keep)
     return holder
 
 

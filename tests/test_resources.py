@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.memory import peak_rss_mib
 from reparam_opt.estimators import ESTIMATORS
+from reparam_opt.families import GaussianFamily
 from reparam_opt.training import resources
 from reparam_opt.training.resources import GIB, ResourceError, check_memory, footprint, key_to_lower
 from reparam_opt.training.run import footprint_of
@@ -128,7 +129,7 @@ def test_the_estimate_is_within_a_factor_of_the_peak_rss(
 
 
 def test_footprint_counts_the_histories_of_many_replicates_and_steps() -> None:
-    small = footprint(ESTIMATORS["score"], "gaussian", 1, 1, 10, 2, 200, 1 << 23)
-    many = footprint(ESTIMATORS["score"], "gaussian", 1, 1, 10**6, 2, 200, 1 << 23)
-    long = footprint(ESTIMATORS["score"], "gaussian", 1, 1, 10, 2, 10**8, 1 << 23)
+    small = footprint(ESTIMATORS["score"], GaussianFamily(), 10, 2, 200, 1 << 23)
+    many = footprint(ESTIMATORS["score"], GaussianFamily(), 10**6, 2, 200, 1 << 23)
+    long = footprint(ESTIMATORS["score"], GaussianFamily(), 10, 2, 10**8, 1 << 23)
     assert many.state > 4 * 12 * 10**6 and long.state > 4 * 10**8 > small.state

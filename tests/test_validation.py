@@ -103,7 +103,7 @@ ROWS = [  # (override, the line it must produce)
     (
         "objective=target",
         "bad value objective=target: it applies to family=bernoulli only; family=gaussian takes "
-        "objective=square, shifted_square, gaussian_bump or cosine",
+        "objective=cosine, gaussian_bump, quadratic, shifted_square or square",
     ),
     (
         "family=bernoulli dim=3",

@@ -30,14 +30,13 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli
 
-from reparam_opt.families.bernoulli import BernoulliQ
-from reparam_opt.objectives import Objective
+from reparam_opt.estimators.spec import Estimator, no_closed_form
 
 #: RELAX's hidden layer, as in the papers' toy.
 HIDDEN = 10
 
 
-def _draws(q: BernoulliQ, n_samples: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _draws(q, n_samples: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The per-sample logits leaf, b, z and z̃ (both z's live in θ), [replicates, n, 1] each."""
     logits = q.per_sample_logits(n_samples)
     u, v = torch.rand_like(logits), torch.rand_like(logits)
@@ -48,12 +47,10 @@ def _draws(q: BernoulliQ, n_samples: int) -> tuple[Tensor, Tensor, Tensor, Tenso
     return logits, b, z, logits + torch.logit(conditional)
 
 
-def _terms(
-    cost: Objective, q: BernoulliQ, n_samples: int, control: Callable[[Tensor], Tensor], scale, learned: bool
-) -> Tensor:
+def _terms(cost, q, n_samples: int, control: Callable[[Tensor], Tensor], scale, learned: bool) -> Tensor:
     logits, b, z, z_tilde = _draws(q, n_samples)
     log_q = Bernoulli(logits=logits, validate_args=False).log_prob(b)
-    surrogate = (cost(b) - scale * control(z_tilde.detach())) * log_q + scale * (
+    surrogate = (cost(b).unsqueeze(-1) - scale * control(z_tilde.detach())) * log_q + scale * (
         control(z) - control(z_tilde)
     )
     (terms,) = torch.autograd.grad(
@@ -87,9 +84,9 @@ def _parameters(
     return state["parameters"]
 
 
-def rebar(
-    cost: Objective,
-    q: BernoulliQ,
+def bernoulli_rebar(
+    cost,
+    q,
     n_samples: int,
     tau: float = 0.5,
     eta: float = 1.0,
@@ -99,7 +96,9 @@ def rebar(
 ) -> Tensor:
     """REBAR: c(z) = f(σ(z/τ)), scaled by η; η and τ fixed, or learned from their starting values."""
     if not learn:
-        return _terms(cost, q, n_samples, lambda z: cost(torch.sigmoid(z / tau)), eta, learned=False)
+        return _terms(
+            cost, q, n_samples, lambda z: cost(torch.sigmoid(z / tau)).unsqueeze(-1), eta, learned=False
+        )
     state = {} if state is None else state
     like = q.logits.detach()[..., None]  # [replicates, 1, 1]
     learned = _parameters(
@@ -108,7 +107,9 @@ def rebar(
         control_lr,
     )
     temperature = learned["log_tau"].exp()
-    terms = _terms(cost, q, n_samples, lambda z: cost(torch.sigmoid(z / temperature)), learned["eta"], True)
+    terms = _terms(
+        cost, q, n_samples, lambda z: cost(torch.sigmoid(z / temperature)).unsqueeze(-1), learned["eta"], True
+    )
     state["logged"] = {
         "estimator/eta": learned["eta"].detach().mean(),
         "estimator/tau": temperature.detach().mean(),
@@ -116,9 +117,9 @@ def rebar(
     return _learn(state, terms)
 
 
-def relax(
-    cost: Objective,
-    q: BernoulliQ,
+def bernoulli_relax(
+    cost,
+    q,
     n_samples: int,
     tau: float = 0.5,
     control_lr: float = 0.01,
@@ -156,3 +157,13 @@ def relax(
     terms = _terms(cost, q, n_samples, control, 1.0, learned=True)
     state["logged"] = {"estimator/tau": temperature.detach().mean()}
     return _learn(state, terms)
+
+
+#: REBAR, η and τ fixed or learned (``estimator.learn``), with three evaluations of f per sample.
+rebar = Estimator(
+    "rebar", {"bernoulli": bernoulli_rebar}, f_evals_per_sample=3, closed_form=no_closed_form, stateful=True
+)
+#: RELAX, one small network per replicate.
+relax = Estimator(
+    "relax", {"bernoulli": bernoulli_relax}, f_evals_per_sample=1, closed_form=no_closed_form, stateful=True
+)

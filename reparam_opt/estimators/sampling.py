@@ -14,11 +14,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Chi2, Normal
 
-from reparam_opt.families.gaussian import Gaussian
-from reparam_opt.objectives import Objective, separable
 
-
-def per_sample_leaves(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Normal]:
+def per_sample_leaves(q, n_samples: int) -> tuple[list[Tensor], Normal]:
     """Per-sample autograd leaves for μ (and s, when learned) and the Normal over them, [R, n, D].
 
     Each leaf is a broadcast view of a parameter (no copy); autograd still gives it a gradient
@@ -34,7 +31,7 @@ def per_sample_leaves(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Normal
     return [loc, log_scale], Normal(loc, log_scale.exp(), validate_args=False)
 
 
-def draws_and_log_density(q: Gaussian, n_samples: int) -> tuple[list[Tensor], Tensor]:
+def draws_and_log_density(q, n_samples: int) -> tuple[list[Tensor], Tensor]:
     """n draws per replicate, as the autograd leaf, and log q(x) for each: the score estimators' inputs.
 
     μ is the location of q, so ∂μ log q(x) = −∂x log q(x): differentiating with respect to the
@@ -60,15 +57,15 @@ def weighted_scores(leaves: list[Tensor], log_q: Tensor, weights: Tensor) -> Ten
     return terms if len(grads) == 1 else torch.cat([terms, grads[1]], dim=-1)
 
 
-def one_coordinate_at_a_time(cost: Objective, base: Tensor, moved: Tensor) -> Tensor:
+def one_coordinate_at_a_time(cost, base: Tensor, moved: Tensor) -> Tensor:
     """f at ``base`` [R, n, D] with coordinate i replaced by ``moved[..., i]``, for each i: [R, n, D].
 
     In D = 1 nothing is left of the base, so f is simply evaluated at the moved points.
     """
     if base.shape[-1] == 1:
-        return separable.cost(cost, moved).unsqueeze(-1)
+        return cost(moved).unsqueeze(-1)
     eye = torch.eye(base.shape[-1], dtype=torch.bool, device=base.device)
-    return separable.cost(cost, torch.where(eye, moved.unsqueeze(-2), base.unsqueeze(-2)))
+    return cost(torch.where(eye, moved.unsqueeze(-2), base.unsqueeze(-2)))
 
 
 def double_sided_maxwell(shape: tuple[int, ...], like: Tensor) -> Tensor:

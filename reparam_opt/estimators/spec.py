@@ -1,26 +1,27 @@
 """What an estimator is: its terms function per family, its cost in f-evaluations, the fewest samples
 it needs, how its in-step variance is estimated and where its closed-form variances come from.
 
-``reparam_opt/estimators/__init__.py`` makes the estimators themselves and their registry from this.
+A terms function has one signature, after DeepMind's mc_gradients:
+``terms(cost, q, n_samples, **options) -> Tensor[replicates, n_samples, P]``, the per-sample
+gradient terms for every replicate and every learned parameter. Their mean over the samples is
+the estimate; their sample variance over the samples, divided by n, is its in-step variance. An
+``Estimator`` holds one terms function per family it applies to, keyed by the family's name, and
+is called on a family's q, which says which family it is (``q.family``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from reparam_opt.families.bernoulli import BernoulliQ
-from reparam_opt.families.gaussian import Gaussian
-from reparam_opt.objectives import Objective, separable
-
-#: The per-sample terms of one estimator: ``(cost, q, n_samples) -> [replicates, n_samples, P]``.
-TermsFn = Callable[[Objective, Gaussian, int], Tensor]
+#: The per-sample terms of one estimator: ``(cost, q, n_samples, **options) -> [replicates, n_samples, P]``.
+TermsFn = Callable[..., Tensor]
 
 #: A closed-form variance rule: ``(estimator, cost, μ, σ, n) -> Tensor | None``, per coordinate of μ.
-ClosedForm = Callable[["Estimator", Objective, Tensor, "Tensor | float", int], "Tensor | None"]
+ClosedForm = Callable[..., "Tensor | None"]
 
 
 def sample_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor:
@@ -35,46 +36,41 @@ def sample_variance_of_mean(terms: Tensor, mean: Tensor | None = None) -> Tensor
     return torch.linalg.vector_norm(terms - mean.unsqueeze(-2), dim=-2).square() / (n * (n - 1))
 
 
-def independent_terms(
-    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, n: int
-) -> Tensor | None:
+def independent_terms(estimator: Estimator, cost, mu: Tensor, sigma: Tensor | float, n: int) -> Tensor | None:
     """Independent terms: one term's variance per coordinate, from the cost's closed forms if it has them."""
-    return separable.coordinate_variances(estimator.name, cost, mu, sigma)
+    return cost.term_variances(estimator.name, mu, sigma)
 
 
 def independent_scale_terms(
-    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+    estimator: Estimator, cost, mu: Tensor, sigma: Tensor | float, learned: str
 ) -> Tensor | None:
     """One s-term's variance, summed over scale coordinates, where the cost gives it."""
-    return separable.scale_variance(estimator.name, cost, mu, sigma, learned)
+    return cost.scale_term_variance(estimator.name, mu, sigma, learned)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Estimator:
     """An estimator's terms functions, one per family it applies to, and what the rest of the
     project needs to know about it."""
 
-    #: The terms on the Gaussian family, or None where it does not apply there.
-    terms: TermsFn | None
+    #: Its name, as ``estimator=`` says it.
+    name: str
+    #: Its terms function on each family it applies to, by the family's name.
+    terms: Mapping[str, TermsFn]
     #: Evaluations of f per sample term (0 for ``exact``, which uses the closed form).
     f_evals_per_sample: int
     #: The fewest samples per estimate it works with (2 for a leave-one-out baseline).
     min_samples: int = 1
     #: The in-step estimate of Var(mean of the terms), per replicate and parameter.
     variance_of_mean: Callable[[Tensor, Tensor | None], Tensor] = sample_variance_of_mean
-    #: n × Var(the n-sample estimate of ∇_μ) in closed form, per coordinate of μ.
+    #: n × Var(the n-sample estimate of ∇_μ) in closed form on the Gaussian family, per coordinate of μ.
     closed_form: ClosedForm = independent_terms
     #: The same for the s-terms, summed over scale coordinates: ``(estimator, cost, μ, σ, learned)``.
     scale_closed_form: Callable[..., Tensor | None] = independent_scale_terms
     #: Its f-evaluations are per coordinate of μ (and again per coordinate of a learned scale).
     per_coordinate: bool = False
-    #: The terms on the Bernoulli family (``reparam_opt/estimators/discrete.py``), which may take options
-    #: such as a temperature ``tau`` from the estimator's config.
-    bernoulli: Callable[..., Tensor] | None = None
-    #: Why it does not apply to the Bernoulli family, and what to use instead.
-    not_discrete: str = "it has no version for a discrete b"
-    #: Its name, where it has no Gaussian terms function to take it from.
-    label: str = ""
+    #: Why it does not apply to a family it has no terms for, and what to use instead, by family.
+    why_not: Mapping[str, str] = field(default_factory=dict)
     #: It keeps state across the steps of a run (say, a moving average), one entry per replicate,
     #: in the ``state`` dict the loop makes afresh for every run and passes to every call.
     stateful: bool = False
@@ -83,42 +79,24 @@ class Estimator:
     draws_once: bool = True
 
     @property
-    def name(self) -> str:
-        return self.label or self.terms.__name__
-
-    @property
     def chunks(self) -> bool:
         """Whether a big step may be made a chunk of rows at a time: it draws once and keeps no
         state (a stateful estimator, say RELAX, learns from the whole step's terms at once)."""
         return self.draws_once and not self.stateful
 
     def applies_to(self, family: str) -> bool:
-        return (self.terms if family == "gaussian" else self.bernoulli) is not None
+        return family in self.terms
 
-    def refusal(self, family: str) -> str:
-        """The one line for this estimator on a family it does not apply to."""
-        if family == "bernoulli":
-            return (
-                f"bad value estimator={self.name}: it does not apply to family=bernoulli, "
-                f"since {self.not_discrete}"
-            )
-        return f"bad value estimator={self.name}: it applies to family=bernoulli only, b in {{0, 1}}"
-
-    def __call__(
-        self, cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, state: dict | None = None, **options
-    ) -> Tensor:
-        if isinstance(q, BernoulliQ):
-            if self.bernoulli is None:
-                raise ValueError(self.refusal("bernoulli"))
-            if self.stateful:
-                options["state"] = state
-            return self.bernoulli(cost, q, n_samples, **options)
-        if self.terms is None:
-            raise ValueError(self.refusal("gaussian"))
-        return self.terms(cost, q, n_samples)
+    def __call__(self, cost, q, n_samples: int, state: dict | None = None, **options) -> Tensor:
+        terms = self.terms.get(q.family)
+        if terms is None:
+            raise ValueError(f"bad value estimator={self.name}: it has no terms for family={q.family}")
+        if self.stateful:
+            options["state"] = state
+        return terms(cost, q, n_samples, **options)
 
     def closed_form_variance(
-        self, cost: Objective, mu: Tensor, sigma: Tensor | float, n_samples: int = 1
+        self, cost, mu: Tensor, sigma: Tensor | float, n_samples: int = 1
     ) -> Tensor | None:
         """n × Var(the n-sample estimate of ∇_μ) at μ [..., D], summed over coordinates: [...].
 
@@ -130,7 +108,7 @@ class Estimator:
         return None if per_coordinate is None else per_coordinate.sum(-1)
 
     def closed_form_scale_variance(
-        self, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+        self, cost, mu: Tensor, sigma: Tensor | float, learned: str
     ) -> Tensor | None:
         """n × Var(the n-sample estimate of ∇_s), summed over scale coordinates, or None."""
         return self.scale_closed_form(self, cost, mu, sigma, learned)
@@ -143,36 +121,23 @@ class Estimator:
 
 
 def estimator(**spec) -> Callable[[TermsFn], Estimator]:
-    """Make a terms function into its ``Estimator``: ``@estimator(f_evals_per_sample=1)``."""
-    return lambda terms: Estimator(terms, **spec)
+    """Make a terms function on the Gaussian family into its ``Estimator``, named after it:
+    ``@estimator(f_evals_per_sample=1)``."""
+    return lambda terms: Estimator(terms.__name__, {"gaussian": terms}, **spec)
 
 
 # Where the other estimators' closed-form variances come from.
 
 
-def no_variance(estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, *_) -> Tensor:
+def no_variance(estimator: Estimator, cost, mu: Tensor, sigma: Tensor | float, *_) -> Tensor:
     return torch.zeros_like(mu)
 
 
 def no_scale_variance(
-    estimator: Estimator, cost: Objective, mu: Tensor, sigma: Tensor | float, learned: str
+    estimator: Estimator, cost, mu: Tensor, sigma: Tensor | float, learned: str
 ) -> Tensor | None:
     return None if learned == "fixed" else torch.zeros_like(mu[..., 0])
 
 
 def no_closed_form(*_) -> None:
     return None
-
-
-def discrete_only(
-    terms: Callable[..., Tensor], f_evals_per_sample: int = 1, stateful: bool = False
-) -> Estimator:
-    """An estimator of the Bernoulli family only, named after its terms function."""
-    return Estimator(
-        None,
-        f_evals_per_sample,
-        closed_form=no_closed_form,
-        bernoulli=terms,
-        label=terms.__name__,
-        stateful=stateful,
-    )

@@ -1,4 +1,4 @@
-"""The Gaussian family q = N(μ, diag σ²) over D coordinates: its parameters, scale modes and entropy.
+"""The Gaussian family q = N(μ, diag σ²) over D coordinates: its q, parameters, scale modes and entropy.
 
 Each replicate's parameters live in one row θ = (μ, s) of P = D + S numbers, with s = log σ and
 S the number of learned scale coordinates: none for a ``fixed`` scale (σ = ``sigma``), one for a
@@ -16,11 +16,16 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor
 from torch.distributions import Normal
+
+from reparam_opt.families import gaussian_board
+from reparam_opt.families.base import Family
+from reparam_opt.families.statistics import finite_or_none, quantiles
 
 #: The ``scale`` key's values.
 SCALES = ("fixed", "shared", "diagonal")
@@ -38,6 +43,9 @@ class Gaussian:
     loc: Tensor
     scale: Tensor
     learned: str = "fixed"
+
+    #: Which family's q it is: the key of an estimator's terms function.
+    family: ClassVar[str] = "gaussian"
 
     @property
     def dim(self) -> int:
@@ -66,6 +74,10 @@ class Gaussian:
         """q as a torch Normal of batch shape [replicates, 1, D]; ``expand`` it to the samples."""
         return Normal(self.loc.detach().unsqueeze(-2), self.sample_scale, validate_args=False)
 
+    def draw(self, n_samples: int) -> Tensor:
+        """n draws of x per replicate, [replicates, n, D], not differentiated."""
+        return self.normal().expand(self.sample_shape(n_samples)).sample()
+
 
 def at_point(
     replicates: int, dim: int, theta: float, sigma: float, learned: str = "fixed", **like
@@ -78,15 +90,46 @@ def at_point(
     return Gaussian(loc, torch.full((replicates, width), float(sigma), **like), learned)
 
 
-@dataclass(frozen=True)
-class GaussianFamily:
-    """The ``dim``, ``scale``, ``entropy_weight`` and ``sigma`` keys, and the parameter rows they define."""
+#: Peak bytes of a step per per-sample term (replicates × n × P of them), with small draws and
+#: with large ones (``training/resources.py`` says how they were measured; the measurements are in
+#: docs/performance.md, "Memory").
+BYTES_PER_TERM: dict[str, tuple[float, float]] = {
+    "score": (80, 36),
+    "score_baseline": (80, 44),
+    "pathwise": (40, 24),
+    "exact": (8, 4),
+}
 
-    name: ClassVar[str] = "gaussian"
+#: ``measure_valued`` moves one coordinate at a time, so its f-arguments are D times its terms:
+#: bytes per term = base + per-coordinate × D, with small draws and with large ones.
+MEASURE_VALUED_BYTES = ((16, 20), (8, 12))
+
+#: For an estimator missing from the table (a user's own): the largest figures.
+DEFAULT_BYTES = (80, 44)
+
+
+@dataclass(frozen=True)
+class GaussianFamily(Family):
+    """``family=gaussian``: the ``dim``, ``scale``, ``entropy_weight`` and ``sigma`` keys, and the
+    parameter rows they define."""
+
     dim: int = 1
     scale: str = "fixed"
     entropy_weight: float = 0.0
     sigma: float = 1.0  # σ when fixed, σ₀ when learned
+    #: The RMS error against θ* that ``steps_to_tolerance`` waits for (a key of the run's).
+    tolerance: float = 0.35
+    #: The ``family.name`` key.
+    name: str = "gaussian"
+
+    sample_space: ClassVar[str] = "x real"
+    return_metrics: ClassVar[tuple[str, ...]] = (
+        "steps_to_tolerance",
+        "final_rms_error",
+        "stationary_rms",
+        "path_length_ratio",
+        "diverged",
+    )
 
     @property
     def learned(self) -> bool:
@@ -101,23 +144,26 @@ class GaussianFamily:
         """P = D + S: the length of one replicate's parameter row."""
         return self.dim + self.scale_params
 
+    def check(self, cfg: DictConfig, objective: Any, estimator: Any) -> None:
+        if self.name != "gaussian":
+            raise ValueError(f"bad value family.name={self.name}: must be gaussian for family=gaussian")
+        super().check(cfg, objective, estimator)
+        objective.check_dim(self.dim)
+
     def initial(self, replicates: int, theta0: float, device: torch.device) -> Tensor:
         """The parameter rows at the start: μ = ``theta0`` in every coordinate, s = log ``sigma``."""
         theta = torch.full((replicates, self.params), float(theta0), device=device)
         theta[:, self.dim :] = math.log(self.sigma)
         return theta.requires_grad_(True)
 
-    def loc(self, theta: Tensor) -> Tensor:
-        return theta[..., : self.dim]
-
     def sigma_of(self, theta: Tensor) -> Tensor | float:
         """σ for the closed forms: the ``sigma`` key when fixed, exp(s) [..., S] when learned."""
         return self.sigma if not self.learned else theta[..., self.dim :].exp()
 
-    def q(self, theta: Tensor, fixed_scale: Tensor) -> Gaussian:
+    def q(self, theta: Tensor) -> Gaussian:
         """The estimators' view of q at the (detached) parameter rows ``theta``."""
         if not self.learned:
-            return Gaussian(self.loc(theta), fixed_scale)
+            return Gaussian(self.loc(theta), torch.tensor(float(self.sigma), device=theta.device))
         return Gaussian(self.loc(theta), theta[..., self.dim :].exp(), self.scale)
 
     def entropy(self, sigma: Tensor | float) -> Tensor | float:
@@ -139,14 +185,71 @@ class GaussianFamily:
         grad[self.dim :] = -self.entropy_weight * (self.dim if self.scale == "shared" else 1)
         return grad
 
-    def sigma_star(self, curvature_free: bool) -> float | None:
-        """σ* of J_λ for f = ‖x − k‖²: ∂J/∂s_i = 2σ² − λ = 0 gives σ*² = λ/2 (docs/maths.md).
+    def optimum(self, objective: Any, theta0: float) -> Any:
+        """The objective's θ* and J* at the fixed or starting σ, or None."""
+        return objective.optimum(theta0, self.sigma)
 
-        ``curvature_free``: the cost is a square, whose E[f''] is 2 everywhere. Without a learned
-        scale σ* is the fixed σ; with λ = 0, or another cost, there is no closed-form σ*.
+    def sigma_star(self, objective: Any) -> float | None:
+        """σ* of J_λ for a cost whose E[∂²f/∂x_i²] is 2 everywhere (a square, the correlated
+        quadratic): ∂J/∂s_i = 2σ² − λ = 0 gives σ*² = λ/2 (docs/maths.md).
+
+        Without a learned scale σ* is the fixed σ; with λ = 0, or another cost, there is no
+        closed-form σ*.
         """
         if not self.learned:
             return self.sigma
-        if not curvature_free or self.entropy_weight == 0:
+        if not objective.curvature_free() or self.entropy_weight == 0:
             return None
         return math.sqrt(self.entropy_weight / 2.0)
+
+    def objective_star(self, objective: Any, theta0: float) -> float | None:
+        """J_λ at (μ*, σ*) where both have closed forms; in one dimension, σ fixed, the objective's own J*."""
+        optimum = self.optimum(objective, theta0)
+        if optimum is None or optimum.value is None:
+            return None
+        if self.dim == 1 and not self.learned and self.entropy_weight == 0:
+            return optimum.value
+        sigma = self.sigma_star(objective)
+        if sigma is None:
+            return None
+        value = float(objective.expectation(optimum.point(self.dim, dtype=torch.float64), sigma))
+        return value - self.entropy_weight * self.entropy(sigma)
+
+    def final_metrics(self, objective: Any, theta: Tensor, sigma_star: float | None) -> dict[str, Any]:
+        """A learned σ at the end, over the live replicates and coordinates: its mean, 5% and 95%
+        quantiles and RMS error against σ* (where σ* exists), beside σ*."""
+        if not self.learned:
+            return {}
+        sigma = self.sigma_of(theta).flatten()
+        keys = ("final_sigma_mean", "final_sigma_q05", "final_sigma_q95")
+        if sigma.numel() == 0:
+            return {"sigma_star": sigma_star, **dict.fromkeys(keys)}
+        q05, q95 = quantiles(sigma)
+        stats = {"sigma_star": sigma_star, **dict(zip(keys, map(finite_or_none, (sigma.mean(), q05, q95))))}
+        if sigma_star is not None:
+            stats["final_sigma_rms_error"] = finite_or_none((sigma - sigma_star).square().mean().sqrt())
+        return stats
+
+    def sampled_loss(self, objective: Any, q: Gaussian, n_samples: int) -> Tensor:
+        """f at n draws of q, less λH(q) where the entropy is weighted (J_λ = E_q[f] − λH)."""
+        loss = objective(q.draw(n_samples))
+        if self.entropy_weight == 0:
+            return loss
+        sigma = self.sigma if not self.learned else q.scale
+        return loss - self.entropy_weight * torch.as_tensor(self.entropy(sigma)).unsqueeze(-1)
+
+    def scalars(
+        self, run: Any, theta: Tensor, grad: Tensor, variance: Tensor | None
+    ) -> dict[str, Tensor | None]:
+        """The per-step scalars of its own (``gaussian_board.scalars``)."""
+        return gaussian_board.scalars(self, run, theta, grad, variance)
+
+    def layout(self) -> dict[str, dict[str, list]]:
+        return gaussian_board.layout(self.learned)
+
+    def bytes_per_term(self, estimator: Any, large: bool, learned_control: bool = False) -> float:
+        """Peak bytes of a step per per-sample term, with small draws or ``large`` ones."""
+        if estimator.per_coordinate:
+            base, per_coordinate = MEASURE_VALUED_BYTES[large]
+            return base + per_coordinate * self.dim
+        return BYTES_PER_TERM.get(estimator.name, DEFAULT_BYTES)[large]

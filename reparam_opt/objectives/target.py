@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from reparam_opt.objectives.costs import Objective, Optimum
+from reparam_opt.objectives.base import Objective, ObjectiveConfig, Optimum
+
+
+@dataclass
+class TargetConfig(ObjectiveConfig):
+    """f(b) = (b − t)² on the Bernoulli family; any finite t."""
+
+    _target_: str = "reparam_opt.objectives.Target"
+    t: float = 0.45
 
 
 class Target(Objective):
     """f(b) = (b − t)² on b ∈ {0, 1}: J = t² + p(1 − 2t), dJ/dθ = (1 − 2t)p(1 − p)."""
 
     name = "target"
+    schema = TargetConfig
     family = "bernoulli"
     theta_star = None  # θ → ∓∞
 
@@ -36,7 +46,8 @@ class Target(Objective):
         return None
 
     def __call__(self, b: Tensor) -> Tensor:
-        return (b - self.t).square()
+        """f at b [..., 1]: [...]."""
+        return (b - self.t).square().squeeze(-1)
 
     def value(self, theta: Tensor, sigma: object = None) -> Tensor:
         """J(θ) = (1 − p)t² + p(1 − t)²."""

@@ -1,4 +1,5 @@
-"""Everything a run writes to TensorBoard: the layout, the per-step scalars, the histogram, the hparams entry.
+"""Everything a run writes to TensorBoard: the family's layout, the per-step scalars, the histogram, the
+hparams entry.
 
 While every replicate is alive, a logged step's θ, estimate and in-step variance wait in the
 run's ``metrics.History``; ``StepLog.write_rows`` computes the scalars of all its logged steps
@@ -26,50 +27,39 @@ from reparam_opt.training.scalars import StepScalars
 #: Equal-width buckets of the per-sample histogram (TensorBoard re-bins to 30 for display).
 HISTOGRAM_BINS = 64
 
-#: Custom Scalars dashboard: θ as a mean with a 5%–95% band, variance beside its closed form.
-LAYOUT = {
-    "theta": {
-        "theta: mean with q05-q95 band": ["Margin", ["theta/mean", "theta/q05", "theta/q95"]],
-        "theta: replicate 0 and mean": ["Multiline", ["theta/replicate0", "theta/mean"]],
-        "theta: RMS error": ["Multiline", ["theta/rms_error"]],
-    },
-    "gradient": {
-        "variance: in-step estimate vs closed form": [
-            "Multiline",
-            ["grad/variance", "grad/variance_analytic"],
-        ],
-        "mean estimate vs exact gradient": ["Multiline", ["grad/mean", "grad/exact"]],
-    },
-}
-
-#: The same for a learned scale: σ as a band, the log-scale gradient and its variance.
-SCALE_LAYOUT = {
-    "scale": {
-        "sigma: mean with q05-q95 band": ["Margin", ["scale/mean", "scale/q05", "scale/q95"]],
-        "sigma: RMS error": ["Multiline", ["scale/rms_error"]],
-        "log-scale gradient: mean estimate vs exact": ["Multiline", ["scale/grad_mean", "scale/grad_exact"]],
-        "log-scale variance: in-step estimate vs closed form": [
-            "Multiline",
-            ["scale/grad_variance", "scale/grad_variance_analytic"],
-        ],
-    },
-}
-
-
 #: Events the writer's thread may hold before ``add_*`` blocks. torch's default of 10 makes the
 #: loop wait on that thread (which checksums events in pure Python) at every few logged steps.
 WRITER_QUEUE = 4096
 
 
-def open_writer(run_dir: str, learned_scale: bool = False) -> SummaryWriter:
-    """A writer into ``run_dir`` that holds the Custom Scalars layout (with σ's charts if it is learned)."""
+def fitted_layout(layout: Mapping[str, Mapping[str, list]], tags: set[str]) -> dict[str, dict[str, list]]:
+    """A family's Custom Scalars page with only what the run writes: a line whose tag it does not
+    write is dropped, and with it a chart left empty, a band short of one of its three lines, and a
+    category left without a chart. No chart on the page is ever empty."""
+    page: dict[str, dict[str, list]] = {}
+    for category, charts in layout.items():
+        kept = {}
+        for title, (kind, chart_tags) in charts.items():
+            written = [tag for tag in chart_tags if tag in tags]
+            if written and (kind != "Margin" or len(written) == len(chart_tags)):
+                kept[title] = [kind, written]
+        if kept:
+            page[category] = kept
+    return page
+
+
+def open_writer(run_dir: str, layout: Mapping[str, Mapping[str, list]] | None = None) -> SummaryWriter:
+    """A writer into ``run_dir`` that holds the run's Custom Scalars page, if it is given one."""
     writer = SummaryWriter(log_dir=run_dir, max_queue=WRITER_QUEUE)
-    writer.add_custom_scalars({**LAYOUT, **SCALE_LAYOUT} if learned_scale else LAYOUT)
+    if layout:
+        writer.add_custom_scalars(dict(layout))
     return writer
 
 
 @contextmanager
-def event_file(run_dir: str, learned_scale: bool = False) -> Iterator[SummaryWriter]:
+def event_file(
+    run_dir: str, layout: Mapping[str, Mapping[str, list]] | None = None
+) -> Iterator[SummaryWriter]:
     """The run's writer (``open_writer``), closed on the way out, with its faults in one line.
 
     torch's writer thread writes the event file; a write that fails there (a full disk, a
@@ -77,7 +67,7 @@ def event_file(run_dir: str, learned_scale: bool = False) -> Iterator[SummaryWri
     names no file. It leaves here as an ``EventFileError`` that names the directory. Closing after
     another error never hides that error.
     """
-    writer = open_writer(run_dir, learned_scale)
+    writer = open_writer(run_dir, layout)
     try:
         yield writer
     except BaseException as error:

@@ -1,7 +1,9 @@
 """Typed schemas for ``train.py``, registered in Hydra's ConfigStore; and the run-directory resolver.
 
 The YAML files under ``conf/`` extend these schemas (Hydra's "structured config schema"
-pattern), so a typo or a value of the wrong type fails at composition, before any work.
+pattern), so a typo or a value of the wrong type fails at composition, before any work. Each key
+is declared once, here, with its default and its bound (``bounds.py``); validation reads the
+bounds from these fields. An objective's schema sits beside its class (``Objective.schema``).
 
 ``${fresh_dir:outputs/runs/<date>/<time>}`` claims an output directory with an atomic ``mkdir``:
 the first run to ask gets ``<time>``, a second one in the same second ``<time>_2``, and so on.
@@ -10,14 +12,29 @@ every job of a sweep sees the one directory its sweep claimed.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
+from typing import Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
 from omegaconf import II, MISSING, DictConfig, OmegaConf
 
 from reparam_opt.estimators import ESTIMATORS, Estimator
+from reparam_opt.families import FAMILIES
+from reparam_opt.families.gaussian import SCALES
+from reparam_opt.objectives import OBJECTIVES, ObjectiveConfig
+from reparam_opt.training.bounds import (
+    FINITE,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    ZERO_OR_AT_LEAST_2,
+    at_least,
+    bound,
+    null_or_at_least,
+    one_of,
+)
 
 
 @dataclass
@@ -32,7 +49,7 @@ class EstimatorConfig:
 class RelaxedEstimatorConfig(EstimatorConfig):
     """A relaxed estimator for a discrete b (``concrete``, ``straight_through``): its temperature τ > 0."""
 
-    tau: float = 0.5
+    tau: float = field(default=0.5, metadata=bound(POSITIVE))
 
 
 @dataclass
@@ -40,68 +57,33 @@ class RebarEstimatorConfig(RelaxedEstimatorConfig):
     """REBAR: its temperature τ > 0 and the weight η of its control variate, fixed or ``learn``ed
     (Adam at ``control_lr``, against the squared estimate), per replicate."""
 
-    eta: float = 1.0
+    eta: float = field(default=1.0, metadata=bound(FINITE))
     learn: bool = False
-    control_lr: float = 0.01
+    control_lr: float = field(default=0.01, metadata=bound(POSITIVE))
 
 
 @dataclass
 class RelaxEstimatorConfig(RelaxedEstimatorConfig):
     """RELAX: the starting temperature τ > 0 of its learned control variate, and Adam's step for it."""
 
-    control_lr: float = 0.01
+    control_lr: float = field(default=0.01, metadata=bound(POSITIVE))
 
 
 @dataclass
 class MovingAverageEstimatorConfig(EstimatorConfig):
     """REINFORCE with a moving-average baseline (``score_ema``): its decay, in [0, 1)."""
 
-    decay: float = 0.95
+    decay: float = field(default=0.95, metadata=bound(UNIT_INTERVAL))
 
 
 @dataclass
 class FamilyConfig:
-    """Which family q belongs to: ``gaussian`` (N(μ, σ²I), the keys dim, scale, entropy_weight, sigma)
-    or ``bernoulli`` (Bernoulli(σ(θ)), θ the logit)."""
+    """Which family q belongs to, as the class ``instantiate`` builds (``reparam_opt.families``):
+    ``gaussian`` (N(μ, σ²I), the keys dim, scale, entropy_weight, sigma) or ``bernoulli``
+    (Bernoulli(σ(θ)), θ the logit)."""
 
-    name: str = MISSING
-
-
-@dataclass
-class ObjectiveConfig:
     _target_: str = MISSING
-
-
-@dataclass
-class ShiftedSquareConfig(ObjectiveConfig):
-    """f(x) = (x − k)²; any finite k."""
-
-    _target_: str = "reparam_opt.objectives.ShiftedSquare"
-    k: float = 1.0
-
-
-@dataclass
-class GaussianBumpConfig(ObjectiveConfig):
-    """f(x) = exp(−kx²); k > 0."""
-
-    _target_: str = "reparam_opt.objectives.GaussianBump"
-    k: float = 1.0
-
-
-@dataclass
-class CosineConfig(ObjectiveConfig):
-    """f(x) = cos(kx); k > 0."""
-
-    _target_: str = "reparam_opt.objectives.Cosine"
-    k: float = 1.0
-
-
-@dataclass
-class TargetConfig(ObjectiveConfig):
-    """f(b) = (b − t)² on the Bernoulli family; any finite t."""
-
-    _target_: str = "reparam_opt.objectives.Target"
-    t: float = 0.45
+    name: str = MISSING
 
 
 @dataclass
@@ -122,7 +104,11 @@ class SGDConfig(OptimizerConfig):
 @dataclass
 class AdamConfig(OptimizerConfig):
     _target_: str = "torch.optim.Adam"
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: Tuple[float, float] = (0.9, 0.999)
+
+
+#: What ``return_metric`` may name on some family; the family narrows it to its own.
+RETURN_METRICS = tuple(dict.fromkeys(m for family in FAMILIES.values() for m in family.return_metrics))
 
 
 @dataclass
@@ -134,29 +120,38 @@ class TrainConfig:
     optimizer: OptimizerConfig = MISSING
     family: FamilyConfig = MISSING
     seed: int = 0
-    theta0: float = 3.0
-    sigma: float = 1.0  # σ, or σ₀ when the scale is learned
-    dim: int = 1  # D: μ has D coordinates, x ~ N(μ, σ²I)
-    scale: str = "fixed"  # fixed, shared (one learned log σ) or diagonal (one per coordinate)
-    entropy_weight: float = 0.0  # λ: minimise E_q[f] − λH(q)
+    theta0: float = field(default=3.0, metadata=bound(FINITE))
+    #: σ, or σ₀ when the scale is learned.
+    sigma: float = field(default=1.0, metadata=bound(POSITIVE))
+    #: D: μ has D coordinates, x ~ N(μ, σ²I).
+    dim: int = field(default=1, metadata=bound(at_least(1)))
+    #: fixed, shared (one learned log σ) or diagonal (one per coordinate).
+    scale: str = field(default="fixed", metadata=bound(one_of(SCALES)))
+    #: λ: minimise E_q[f] − λH(q).
+    entropy_weight: float = field(default=0.0, metadata=bound(NON_NEGATIVE))
+    #: Samples per estimate; the estimator sets the fewest it works with (``Estimator.min_samples``).
     n_samples: int = 2
-    steps: int = 200
-    replicates: int = 256
-    lr: float = 0.1
-    log_every: int | None = None  # null: about 1000 logged points per series
-    histogram_every: int | None = None  # null: every 10th logged step
-    tolerance: float = 0.35
+    steps: int = field(default=200, metadata=bound(at_least(1)))
+    replicates: int = field(default=256, metadata=bound(at_least(1)))
+    lr: float = field(default=0.1, metadata=bound(POSITIVE))
+    #: null: about 1000 logged points per series.
+    log_every: Optional[int] = field(default=None, metadata=bound(null_or_at_least(1)))
+    #: null: every 10th logged step.
+    histogram_every: Optional[int] = field(default=None, metadata=bound(null_or_at_least(1)))
+    tolerance: float = field(default=0.35, metadata=bound(POSITIVE))
     #: With n_samples = 1: this many extra single-sample draws at each logged step give grad/variance
     #: and grad/log_variance; they do not feed the update and are not counted as f-evaluations.
-    variance_draws: int = 0
+    variance_draws: int = field(default=0, metadata=bound(ZERO_OR_AT_LEAST_2))
     #: Per-sample terms held at once: a bigger step is made in chunks of whole replicate rows,
     #: with the same numbers (reparam_opt/training/chunks.py); 2²³ keeps a step within a few hundred MB.
-    max_batch_elements: int = 8_388_608
+    max_batch_elements: int = field(default=8_388_608, metadata=bound(at_least(1)))
     #: torch.compile a whole step (fused kernels, the eager path's draws); estimators without state.
     compile: bool = False
     device: str = "cpu"
-    threads: int | None = None  # torch threads; null: cores / n_jobs under joblib, else torch's default
-    return_metric: str | None = None  # the summary metric train.py returns (an Optuna sweep minimises it)
+    #: torch threads; null: cores / n_jobs under joblib, else torch's default.
+    threads: Optional[int] = field(default=None, metadata=bound(null_or_at_least(1)))
+    #: The summary metric train.py returns (an Optuna sweep minimises it).
+    return_metric: Optional[str] = field(default=None, metadata=bound(one_of(RETURN_METRICS, null=True)))
 
 
 def estimator_of(estimator_cfg: DictConfig) -> Estimator:
@@ -195,7 +190,8 @@ def register_resolvers() -> None:
 def register_configs() -> None:
     """Store the schemas at the ConfigStore's root, outside every group, so that no group lists one
     as an option (``--help``, Hydra's "Available options"); each YAML option extends its schema
-    by absolute path, ``- /estimator_schema@_here_``."""
+    by absolute path, ``- /estimator_schema@_here_``. Each objective's schema is its class's
+    (``Objective.schema``), stored as ``<name>_schema``."""
     register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
@@ -205,10 +201,9 @@ def register_configs() -> None:
     cs.store(name="rebar_estimator_schema", node=RebarEstimatorConfig)
     cs.store(name="relax_estimator_schema", node=RelaxEstimatorConfig)
     cs.store(name="family_schema", node=FamilyConfig)
-    cs.store(name="target_schema", node=TargetConfig)
     cs.store(name="objective_schema", node=ObjectiveConfig)
-    cs.store(name="shifted_square_schema", node=ShiftedSquareConfig)
-    cs.store(name="gaussian_bump_schema", node=GaussianBumpConfig)
-    cs.store(name="cosine_schema", node=CosineConfig)
+    for objective in OBJECTIVES.values():
+        if objective.schema is not ObjectiveConfig:
+            cs.store(name=f"{objective.name}_schema", node=objective.schema)
     cs.store(name="sgd_schema", node=SGDConfig)
     cs.store(name="adam_schema", node=AdamConfig)

@@ -1,6 +1,7 @@
 """One training run: SGD on θ with a Monte Carlo gradient, one independent run per replicate.
 
-``train`` reads as check, setup (``run.py``), loop, finish (``outcome.py``). The loop body is the
+``train`` reads as resolve (``run.py``: the config checked and built once), loop, finish
+(``outcome.py``). The loop body is the
 science: estimate the gradient, mark the replicates that diverged, record the step, stop if the
 run is over, take the step. Everything else (what is logged when, the metrics, TensorBoard) sits
 behind ``Recorder``. A step too big to hold at once is made a chunk of replicate rows at a time,
@@ -25,19 +26,16 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from reparam_opt.families.bernoulli import BernoulliQ
-from reparam_opt.families.gaussian import Gaussian
-from reparam_opt.training.board import event_file, log_hparams
+from reparam_opt.training.board import event_file, fitted_layout, log_hparams
 from reparam_opt.training.chunks import StepEstimate, Wants, estimate_in_chunks
-from reparam_opt.training.config import estimator_of
+from reparam_opt.training.loss import LOSS_TAGS, monte_carlo_loss
 from reparam_opt.training.outcome import finish, hparams
 from reparam_opt.training.recorder import Recorder, Survivors
 from reparam_opt.training.resources import check_memory
-from reparam_opt.training.run import Run, footprint_of, setup
+from reparam_opt.training.run import Run, resolve
 from reparam_opt.training.runtime import StopRequest, progress_bar, stop_on_signals
 from reparam_opt.training.scalars import StepScalars
 from reparam_opt.training.summary import write_summary
-from reparam_opt.training.validation import check_train_config
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +44,21 @@ log = logging.getLogger(__name__)
 THETA_BOUND = 1e6
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Run the job described by ``cfg``, logging into ``run_dir``; return what summary.json holds."""
-    check_train_config(cfg)  # a bad value ends the run here, before any work
-    check_memory(footprint_of(cfg), estimator_of(cfg.estimator), cfg.device)  # and so does a size too big
+def train(cfg: DictConfig, run_dir: Path, run: Run | None = None) -> dict[str, Any]:
+    """Run the job described by ``cfg``, logging into ``run_dir``; return what summary.json holds.
+
+    ``run``: the run ``resolve(cfg)`` built, where the caller has it (train.py resolves before it
+    sets the threads); otherwise it is resolved here. A bad value ends the run there, before any
+    work, and so does a size too big for the memory.
+    """
+    run = resolve(cfg) if run is None else run
+    check_memory(run.footprint, run.estimator, cfg.device)
     started = time.perf_counter()
     devices = [torch.device(cfg.device).index or 0] if cfg.device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(cfg.seed)
-        run = setup(cfg)
         log.info(
-            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, family=%s, D=%d, scale=%s",
+            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, family=%s, D=%d (%s)",
             run.estimator.name,
             run.objective.name,
             cfg.replicates,
@@ -65,14 +67,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             cfg.lr,
             run.family.name,
             run.family.dim,
-            run.family.scale,
+            run.family,
         )
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
         with stop_on_signals() as stop:
-            with event_file(str(run_dir), run.family.learned) as writer:
-                scalars = StepScalars(
-                    run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
-                )
+            scalars = StepScalars(
+                run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
+            )
+            variance = cfg.n_samples > 1 or cfg.variance_draws > 0
+            layout = fitted_layout(run.family.layout(), written_tags(scalars, run.theta.detach(), variance))
+            with event_file(str(run_dir), layout) as writer:
                 recorder = Recorder(
                     writer,
                     run.theta.detach(),
@@ -130,8 +134,9 @@ def loop(
             if n_samples == 1 and variance_draws and recorder.logs(step, status is not None):
                 variance = extra_variance(run, q, variance_draws, state)
             recorder.record(step, estimate, grad, survivors, final=status is not None, variance=variance)
-            if "logged" in state and recorder.logs(step, status is not None):
-                recorder.log_values(step, state["logged"])
+            if recorder.logs(step, status is not None):
+                loss = monte_carlo_loss(run.family, run.objective, q, n_samples, survivors.mask)
+                recorder.log_values(step, {**loss, **state.get("logged", {})})
             if recorder.all_dead_step is not None:  # a block written just now showed that none was left
                 if status != "diverged":
                     log.warning("every replicate diverged by step %d; stopping", recorder.all_dead_step)
@@ -145,7 +150,7 @@ def loop(
 
 def estimate_step(
     run: Run,
-    q: Gaussian | BernoulliQ,
+    q: Any,
     n_samples: int,
     bounds: list[int],
     state: dict,
@@ -161,7 +166,7 @@ def estimate_step(
 
 def in_chunks(
     run: Run,
-    q: Gaussian | BernoulliQ,
+    q: Any,
     n_samples: int,
     state: dict,
     bounds: list[int],
@@ -179,7 +184,7 @@ def in_chunks(
     )
 
 
-def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) -> Tensor:
+def extra_variance(run: Run, q: Any, draws: int, state: dict) -> Tensor:
     """A one-sample estimator's variance at θ_t, per replicate and parameter, from ``draws`` more
     single-sample terms. They leave the update, the state, the random stream and the f-evaluation
     count alone."""
@@ -192,6 +197,14 @@ def extra_variance(run: Run, q: Gaussian | BernoulliQ, draws: int, state: dict) 
             return run.estimate(run.objective, q, draws, state=frozen).detach().var(-2)
         per_row_variance = lambda terms, mean: terms.var(-2)  # noqa: E731
         return in_chunks(run, q, draws, frozen, bounds, per_row_variance, Wants(variance=True)).variance
+
+
+def written_tags(scalars: StepScalars, theta: Tensor, variance: bool) -> set[str]:
+    """The tags a run writes: those of its scalars that have a value at the start (a closed form
+    exists, an in-step variance is made), and the loss's."""
+    zeros = torch.zeros_like(theta)[None]
+    rows = scalars(theta[None], zeros, zeros if variance else None, theta[0, 0][None], theta.new_zeros(1))
+    return {tag for tag, value in rows.items() if value is not None} | set(LOSS_TAGS)
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:

@@ -8,14 +8,13 @@ running path length per replicate, never the full trajectory.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from reparam_opt.objectives import Objective
+from reparam_opt.families.statistics import finite_or_none, quantiles
 
 
 def across_replicates(mu: Tensor, mu_star: float | None) -> dict[str, Tensor | None]:
@@ -33,28 +32,11 @@ def across_replicates(mu: Tensor, mu_star: float | None) -> dict[str, Tensor | N
     }
 
 
-def quantiles(values: Tensor) -> Tensor:
-    """The 5% and 95% quantiles over the last axis, stacked first: [2, ...]."""
-    return torch.quantile(values, _quantiles(values.dtype, values.device), dim=-1)
-
-
 def norm(displacement: Tensor) -> Tensor:
     """‖·‖ over the last axis (coordinates); in one dimension exactly |·|, with no x² to underflow."""
     if displacement.shape[-1] == 1:
         return displacement.abs().squeeze(-1)
     return torch.linalg.vector_norm(displacement, dim=-1)
-
-
-@functools.cache
-def _quantiles(dtype: torch.dtype, device: torch.device) -> Tensor:
-    """The 5% and 95% levels as a tensor, made once per dtype and device."""
-    return torch.tensor([0.05, 0.95], dtype=dtype, device=device)
-
-
-def finite_or_none(value: Tensor) -> float | None:
-    """A metric as a float, or None where no live replicate was left to measure: never NaN."""
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 @dataclass
@@ -193,29 +175,3 @@ class MetricTracker:
             path_length_ratio=path_length_ratio,
             diverged=int((~alive).sum()),
         )
-
-
-def final_sigma(sigma: Tensor, star: float | None) -> dict[str, float | None]:
-    """A learned σ at the end, over the live replicates and coordinates given: its mean, 5% and 95%
-    quantiles and RMS error against σ* (where σ* exists), beside σ*."""
-    sigma = sigma.flatten()
-    keys = ("final_sigma_mean", "final_sigma_q05", "final_sigma_q95")
-    if sigma.numel() == 0:
-        return {"sigma_star": star, **dict.fromkeys(keys)}
-    q05, q95 = quantiles(sigma)
-    stats = {"sigma_star": star, **dict(zip(keys, map(finite_or_none, (sigma.mean(), q05, q95))))}
-    if star is not None:
-        stats["final_sigma_rms_error"] = finite_or_none((sigma - star).square().mean().sqrt())
-    return stats
-
-
-def final_loss(objective: Objective, theta: Tensor) -> dict[str, float | None]:
-    """The Bernoulli family at the end, over the live replicates' logits θ: the exact loss J(θ) and
-    p = σ(θ), means, and θ's median."""
-    if theta.numel() == 0:
-        return dict.fromkeys(("final_objective", "final_prob", "final_theta_median"))
-    return {
-        "final_objective": finite_or_none(objective.value(theta).mean()),
-        "final_prob": finite_or_none(torch.sigmoid(theta).mean()),
-        "final_theta_median": finite_or_none(theta.median()),
-    }

@@ -1,8 +1,8 @@
 """What a finished run reports: summary.json's contents and the HParams entry.
 
 ``finish`` gathers how the run ended, its metrics, its optimum (J_λ at (μ*, σ*) where it has a
-closed form), its cost in f-evaluations and its config; ``hparams`` turns that into TensorBoard's
-HParams row.
+closed form, from the family), what the family adds, its cost in f-evaluations and its config;
+``hparams`` turns that into TensorBoard's HParams row.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from reparam_opt.objectives import separable
 from reparam_opt.training.board import hparams_of
-from reparam_opt.training.metrics import RunMetrics, final_loss, final_sigma
+from reparam_opt.training.metrics import RunMetrics
 from reparam_opt.training.run import Run
 
 
@@ -38,12 +37,9 @@ def finish(
         "step": step,
         "signal": signal,
         **vars(metrics),
-        "theta_star": run.theta_star,
-        "objective_star": objective_star(run),
-        **(final_sigma(family.sigma_of(run.theta.detach())[alive], run.sigma_star) if family.learned else {}),
-        **(
-            final_loss(run.objective, run.theta.detach()[alive][..., 0]) if family.name == "bernoulli" else {}
-        ),
+        "theta_star": theta_star(run),
+        "objective_star": family.objective_star(run.objective, cfg.theta0),
+        **family.final_metrics(run.objective, run.theta.detach()[alive], run.sigma_star),
         "f_evals_per_step": run.estimator.f_evals_per_step(cfg.n_samples, family.dim, family.learned),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "threads": torch.get_num_threads(),
@@ -62,19 +58,16 @@ def slurm_job() -> dict[str, str]:
     }
 
 
-def objective_star(run: Run) -> float | None:
-    """J_λ at (μ*, σ*) where both have closed forms; in one dimension, σ fixed, the objective's own J*."""
-    family, optimum = run.family, run.optimum
-    if optimum is None or optimum.value is None:
+def theta_star(run: Run) -> float | list[float] | None:
+    """θ* as summary.json gives it: one number where every coordinate has the same (every cost so
+    far), else one per coordinate; None without one."""
+    if run.optimum is None:
         return None
-    if family.dim == 1 and not family.learned and family.entropy_weight == 0:
-        return optimum.value
-    sigma = run.sigma_star
-    if sigma is None:
-        return None
-    mu = torch.full((family.dim,), optimum.theta, dtype=torch.float64)
-    value = float(separable.value(run.objective, mu, sigma))
-    return value - family.entropy_weight * family.entropy(sigma)
+    theta = run.optimum.theta
+    if isinstance(theta, (int, float)):
+        return theta
+    values = theta.tolist()
+    return values[0] if len(set(values)) == 1 else values
 
 
 def hparams(summary: dict[str, Any], run: Run) -> dict[str, Any]:

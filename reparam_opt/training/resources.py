@@ -4,8 +4,8 @@ A run holds three things besides the interpreter and torch, which are resident b
 
 - **one step's temporaries**: the draws, f, the per-sample terms and what autograd keeps, for the
   largest chunk of rows a step is made in (``chunks.step_bounds``; the whole step for an
-  estimator that cannot be chunked), at a measured cost per term (``GAUSSIAN_BYTES``,
-  ``BERNOULLI_BYTES``);
+  estimator that cannot be chunked), at a cost per term the family measured
+  (``Family.bytes_per_term``);
 - **θ's state**: the parameter rows, their gradient, the optimizer's buffers, the divergence
   mask, and the tracker's per-replicate values (``STATE_VALUES_PER_PARAMETER`` floats each);
 - **the histories**: ``metrics.History``'s three buffers of a block of steps, and the tracker's
@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.errors import CompactHydraException
 
-from reparam_opt.estimators.spec import Estimator
+from reparam_opt.estimators import Estimator
 from reparam_opt.training.chunks import step_bounds
 
 #: A step's draws, [rows, n, D] float32, of at least this many values (32 MiB) are mapped and
@@ -36,36 +37,11 @@ from reparam_opt.training.chunks import step_bounds
 #: peaks about twice as high per term.
 LARGE_DRAWS = 1 << 23
 
-#: Peak bytes of a step per per-sample term (replicates × n × P of them), with small draws and
-#: with large ones: the peak RSS of ``train.py steps=2`` less that of the same run at n_samples=2,
-#: over the terms, the largest seen over D = 1, 2, 4 and every scale, rounded up. The
-#: measurements are in docs/performance.md, "Memory".
-GAUSSIAN_BYTES: dict[str, tuple[float, float]] = {
-    "score": (80, 36),
-    "score_baseline": (80, 44),
-    "pathwise": (40, 24),
-    "exact": (8, 4),
-}
-
-#: ``measure_valued`` moves one coordinate at a time, so its f-arguments are D times its terms:
-#: bytes per term = base + per-coordinate × D, with small draws and with large ones.
-MEASURE_VALUED_BYTES = ((16, 20), (8, 12))
-
-#: The Bernoulli family's (D = P = 1); REBAR with ``learn`` keeps a second-order graph.
-BERNOULLI_BYTES: dict[str, tuple[float, float]] = {
-    "score": (48, 24),
-    "score_baseline": (56, 32),
-    "score_ema": (60, 28),
-    "exact": (4, 4),
-    "concrete": (87, 51),
-    "straight_through": (91, 64),
-    "rebar": (160, 86),
-    "rebar learned": (268, 164),
-    "relax": (723, 540),
-}
-
-#: For an estimator missing from the tables (a user's own): the largest Gaussian figures.
-DEFAULT_BYTES = (80, 44)
+#: Peak bytes of a step per per-sample term (replicates × n × P of them) are the family's
+#: (``Family.bytes_per_term``), with small draws and with large ones: the peak RSS of
+#: ``train.py steps=2`` less that of the same run at n_samples=2, over the terms, the largest seen
+#: over D = 1, 2, 4 and every scale, rounded up. The measurements are in docs/performance.md,
+#: "Memory".
 
 #: Floats per parameter of θ's own state: θ, its gradient, the optimizer's buffers (up to two,
 #: for Adam), the step's estimate and in-step variance, the tracker's θ₀ and previous θ, the
@@ -97,25 +73,9 @@ class Footprint:
         return self.step + self.state
 
 
-def bytes_per_term(
-    estimator: Estimator, family: str, dim: int, draws: int, learned_control: bool = False
-) -> float:
-    """Peak bytes of a step per per-sample term, for a chunk of ``draws`` draws (rows × n × D)."""
-    large = draws >= LARGE_DRAWS
-    if family == "bernoulli":
-        name = f"{estimator.name} learned" if learned_control else estimator.name
-        return BERNOULLI_BYTES.get(name, DEFAULT_BYTES)[large]
-    if estimator.name == "measure_valued":
-        base, per_coordinate = MEASURE_VALUED_BYTES[large]
-        return base + per_coordinate * dim
-    return GAUSSIAN_BYTES.get(estimator.name, DEFAULT_BYTES)[large]
-
-
 def footprint(
     estimator: Estimator,
-    family_name: str,
-    dim: int,
-    params: int,
+    family: Any,
     replicates: int,
     n_samples: int,
     steps: int,
@@ -125,6 +85,7 @@ def footprint(
 ) -> Footprint:
     """The estimate for one run: a step's largest chunk of terms and θ's state with its histories."""
     draws = n_samples if n_samples > 1 or not variance_draws else max(n_samples, variance_draws)
+    dim, params = family.dim, family.params
     if estimator.chunks:
         bounds = step_bounds(replicates, draws, dim, params, max_elements)
         rows = max(stop - start for start, stop in zip(bounds[:-1], bounds[1:]))
@@ -134,7 +95,8 @@ def footprint(
     history = 3 * max(values, min(1024 * values, 1 << 18))  # metrics.History's buffers
     state = 4 * (STATE_VALUES_PER_PARAMETER * values + history + steps + 1)
     samples = rows * draws
-    step = samples * params * bytes_per_term(estimator, family_name, dim, samples * dim, learned_control)
+    large = samples * dim >= LARGE_DRAWS
+    step = samples * params * family.bytes_per_term(estimator, large, learned_control)
     return Footprint(step, state, samples, estimator.chunks, rows)
 
 

@@ -1,5 +1,12 @@
-"""What one run is made of, built from its config: the objective, the estimator, the family,
-θ (one parameter row per replicate) and its optimizer; and what it will hold in memory at once.
+"""What one run is made of, built and checked once from its config: the objective, the family, the
+estimator, θ (one parameter row per replicate) and its optimizer; and what it will hold in memory.
+
+``resolve`` is the one place a config becomes a run. ``validation.check_train_config`` checks the
+config's keys and values against the schemas, builds the objective, the family and the estimator
+with Hydra's ``instantiate`` and has each check itself and the others (the objective its
+parameters, the family its keys and whether the objective and the estimator apply to it);
+``resolve`` adds θ, its optimizer and the step, and returns the ``Run`` the loop is handed. A bad
+value raises a ``ConfigError`` whose message is the one line to print.
 """
 
 from __future__ import annotations
@@ -13,12 +20,12 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from reparam_opt.estimators import Estimator
-from reparam_opt.families.bernoulli import BernoulliFamily, BernoulliQ
-from reparam_opt.families.gaussian import Gaussian, GaussianFamily
-from reparam_opt.objectives import Objective, Optimum, ShiftedSquare
+from reparam_opt.families import Family, build
+from reparam_opt.objectives import Objective, Optimum
 from reparam_opt.training.chunks import step_bounds
 from reparam_opt.training.config import estimator_of
 from reparam_opt.training.resources import Footprint, footprint
+from reparam_opt.training.validation import check_train_config
 
 
 @dataclass
@@ -26,29 +33,26 @@ class Run:
     """What a run is made of, built from its config."""
 
     objective: Objective
-    optimum: Optimum | None
     estimator: Estimator
     #: The estimator with its options from the config (say, ``tau``) bound: ``instantiate``'s partial.
     estimate: Callable[..., Tensor]
-    family: GaussianFamily | BernoulliFamily
+    family: Family
     #: The parameter rows (μ, s), [replicates, P]: what the optimizer updates.
     theta: Tensor
     optimizer: torch.optim.Optimizer
-    #: σ as a tensor, for a fixed scale.
-    fixed_scale: Tensor
     #: Per-sample terms a step may hold at once (``max_batch_elements``).
     max_elements: int
     #: A whole step: ``(cost, q, n_samples, state) -> (terms, their mean over the samples)``,
     #: compiled with ``compile`` (``step_of``).
     step: Callable[..., tuple[Tensor, Tensor]]
-
-    @property
-    def theta_star(self) -> float | None:
-        return None if self.optimum is None else self.optimum.theta
-
-    @property
-    def sigma_star(self) -> float | None:
-        return self.family.sigma_star(isinstance(self.objective, ShiftedSquare))
+    #: θ* and J* where the run has them (``Family.optimum``).
+    optimum: Optimum | None
+    #: θ* as a [D] vector in θ's dtype and on its device, or None where the run has none.
+    theta_star: Tensor | None
+    #: σ* where the family has one in closed form.
+    sigma_star: float | None
+    #: What the run will hold at once.
+    footprint: Footprint
 
     def chunk_bounds(self, n_samples: int) -> list[int]:
         """Row boundaries of an n-sample step's chunks; [0, replicates] for a step made whole."""
@@ -58,54 +62,50 @@ class Run:
         family = self.family
         return step_bounds(replicates, n_samples, family.dim, family.params, self.max_elements)
 
-    def q(self) -> Gaussian | BernoulliQ:
+    def q(self):
         """q at the current parameters (θ changes in place, so its views are current)."""
-        return self.family.q(self.theta.detach(), self.fixed_scale)
+        return self.family.q(self.theta.detach())
 
 
-def family_of(cfg: DictConfig) -> GaussianFamily | BernoulliFamily:
-    if cfg.family.name == "bernoulli":
-        return BernoulliFamily()
-    return GaussianFamily(int(cfg.dim), str(cfg.scale), float(cfg.entropy_weight), float(cfg.sigma))
+def resolve(cfg: DictConfig) -> Run:
+    """Check ``cfg``, build the run's parts once, check them together, and return the run."""
+    parts = check_train_config(cfg)
+    objective, family, estimator = parts.objective, parts.family, parts.estimator
+    device = torch.device(cfg.device)
+    theta = family.initial(cfg.replicates, cfg.theta0, device)
+    optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
+    estimate = instantiate(cfg.estimator)
+    optimum = family.optimum(objective, cfg.theta0)
+    return Run(
+        objective,
+        estimator,
+        estimate,
+        family,
+        theta,
+        optimizer,
+        cfg.max_batch_elements,
+        step_of(estimate, bool(cfg.get("compile", False))),
+        optimum,
+        None if optimum is None else optimum.point(family.dim, dtype=theta.dtype, device=device),
+        family.sigma_star(objective),
+        footprint_of(cfg, family, estimator),
+    )
 
 
-def footprint_of(cfg: DictConfig) -> Footprint:
+def footprint_of(
+    cfg: DictConfig, family: Family | None = None, estimator: Estimator | None = None
+) -> Footprint:
     """What the run will hold at once (``reparam_opt/training/resources.py``)."""
-    family = family_of(cfg)
+    family = build(cfg) if family is None else family
     return footprint(
-        estimator_of(cfg.estimator),
-        family.name,
-        family.dim,
-        family.params,
+        estimator_of(cfg.estimator) if estimator is None else estimator,
+        family,
         cfg.replicates,
         cfg.n_samples,
         cfg.steps,
         cfg.max_batch_elements,
         cfg.variance_draws,
         learned_control=bool(cfg.estimator.get("learn", False)),
-    )
-
-
-def setup(cfg: DictConfig) -> Run:
-    """Build the objective, the estimator, θ (one row per replicate), its optimizer and q's fixed σ."""
-    device = torch.device(cfg.device)
-    objective: Objective = instantiate(cfg.objective)
-    family = family_of(cfg)
-    theta = family.initial(cfg.replicates, cfg.theta0, device)
-    optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
-    estimator = estimator_of(cfg.estimator)
-    estimate = instantiate(cfg.estimator)
-    return Run(
-        objective,
-        objective.optimum(cfg.theta0, cfg.sigma),
-        estimator,
-        estimate,
-        family,
-        theta,
-        optimizer,
-        torch.tensor(float(cfg.sigma), device=device),
-        cfg.max_batch_elements,
-        step_of(estimate, bool(cfg.get("compile", False))),
     )
 
 
@@ -117,7 +117,7 @@ def step_of(estimate: Callable[..., Tensor], compile_step: bool) -> Callable[...
     the fused arithmetic may round the last bit differently (docs/reference.md, ``compile``).
     """
 
-    def step(cost: Objective, q: Gaussian | BernoulliQ, n_samples: int, state: dict) -> tuple[Tensor, Tensor]:
+    def step(cost: Objective, q, n_samples: int, state: dict) -> tuple[Tensor, Tensor]:
         terms = estimate(cost, q, n_samples, state=state)
         return terms, terms.mean(-2)
 

@@ -1,0 +1,93 @@
+"""What a Gaussian run shows per step: the loss, the estimate against ∇J, its variances against
+their closed forms, and σ with its log-scale gradient when the scale is learned; and the Custom
+Scalars page that charts them.
+
+In D dimensions ``grad/mean`` and ``grad/exact`` average over replicates and coordinates, and the
+variances are traces: summed over coordinates, averaged over replicates. A learned scale adds the
+same for σ and its log-scale gradient under ``scale/``. A value without a closed form is None, and
+no tag is written for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from reparam_opt.families.base import LOSS_LAYOUT, theta_layout
+from reparam_opt.families.statistics import average, quantiles
+
+#: Custom Scalars: variance beside its closed form, the estimate beside the exact gradient.
+GRADIENT_LAYOUT = {
+    "variance: in-step estimate vs closed form": ["Multiline", ["grad/variance", "grad/variance_analytic"]],
+    "mean estimate vs exact gradient": ["Multiline", ["grad/mean", "grad/exact"]],
+}
+
+#: The same for a learned scale: σ as a band, the log-scale gradient and its variance.
+SCALE_LAYOUT = {
+    "scale": {
+        "sigma: mean with q05-q95 band": ["Margin", ["scale/mean", "scale/q05", "scale/q95"]],
+        "sigma: RMS error": ["Multiline", ["scale/rms_error"]],
+        "log-scale gradient: mean estimate vs exact": ["Multiline", ["scale/grad_mean", "scale/grad_exact"]],
+        "log-scale variance: in-step estimate vs closed form": [
+            "Multiline",
+            ["scale/grad_variance", "scale/grad_variance_analytic"],
+        ],
+    },
+}
+
+
+def layout(learned: bool) -> dict[str, dict[str, list]]:
+    """The Gaussian page: θ with its RMS error, the loss, the gradient, and σ if it is learned."""
+    page = {"theta": theta_layout(rms_error=True), **LOSS_LAYOUT, "gradient": dict(GRADIENT_LAYOUT)}
+    return {**page, **SCALE_LAYOUT} if learned else page
+
+
+def scalars(
+    family: Any, run: Any, theta: Tensor, grad: Tensor, variance: Tensor | None
+) -> dict[str, Tensor | None]:
+    """The rows' scalars: θ, gradient, variance [steps, live replicates, P] give values [steps].
+
+    ``run`` gives the objective, the estimator, n and σ* (``training.scalars.StepScalars``).
+    """
+    objective, n = run.objective, run.n_samples
+    mu, sigma = family.loc(theta), family.sigma_of(theta)
+    value = objective.expectation(mu, sigma)
+    if value is not None and family.entropy_weight != 0:
+        value = value - family.entropy_weight * family.entropy(sigma)
+    exact = objective.gradient(mu, sigma)
+    analytic = run.estimator.closed_form_variance(objective, mu, sigma, n)
+    rows = {
+        "objective/mean": None if value is None else value.mean(-1),
+        "grad/mean": average(family.loc(grad)),
+        "grad/exact": None if exact is None else average(exact),
+        "grad/variance": None if variance is None else family.loc(variance).sum(-1).mean(-1),
+        "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
+    }
+    if family.learned:
+        rows.update(scale_scalars(family, run, mu, sigma, grad, variance))
+    return rows
+
+
+def scale_scalars(
+    family: Any, run: Any, mu: Tensor, sigma: Tensor, grad: Tensor, variance: Tensor | None
+) -> dict[str, Tensor | None]:
+    """σ across replicates and the log-scale gradient against its closed form, [steps] each."""
+    n, dim = run.n_samples, family.dim
+    exact = run.objective.scale_gradient(mu, sigma, family.scale)
+    entropy = family.entropy_grad(mu.new_zeros(()))
+    if exact is not None and entropy is not None:
+        exact = exact + entropy[dim:]
+    analytic = run.estimator.closed_form_scale_variance(run.objective, mu, sigma, family.scale)
+    q05, q95 = quantiles(sigma[..., 0])
+    error = None if run.sigma_star is None else average((sigma - run.sigma_star).square()).sqrt()
+    return {
+        "scale/mean": average(sigma),
+        "scale/q05": q05,
+        "scale/q95": q95,
+        "scale/rms_error": error,
+        "scale/grad_mean": average(grad[..., dim:]),
+        "scale/grad_exact": None if exact is None else average(exact),
+        "scale/grad_variance": None if variance is None else variance[..., dim:].sum(-1).mean(-1),
+        "scale/grad_variance_analytic": None if analytic is None else (analytic / n).mean(-1),
+    }
