@@ -15,12 +15,14 @@ import sys
 import torch
 
 from reparam_opt.estimators import ESTIMATORS as REGISTRY
-from reparam_opt.families.gaussian import at_point
+from reparam_opt.families.gaussian import GaussianFamily, at_point
 from reparam_opt.objectives import Cosine, GaussianBump, Objective, ShiftedSquare, Square
 from reparam_opt.training.cli import LineParser
 
 #: Every estimator of the registry but ``exact``, whose variance is zero by construction.
-ESTIMATORS = tuple(name for name, e in REGISTRY.items() if name != "exact" and e.applies_to("gaussian"))
+ESTIMATORS = tuple(
+    name for name, e in REGISTRY.items() if name != "exact" and e.applies_to(GaussianFamily.name)
+)
 
 
 def objectives() -> dict[str, Objective]:

@@ -153,7 +153,10 @@ def test_moving_average_baseline_is_unbiased_with_the_constant_baseline_variance
     p = 1 / (1 + math.exp(-theta))
     state = {"baseline": torch.full((replicates, 1, 1), c, dtype=DTYPE)}
     torch.manual_seed(3)
-    terms = score_function.bernoulli_score_ema(Target(t), logits(theta, replicates), 1, decay=decay, state=state)[:, 0, 0]
+    terms = score_function.bernoulli_score_ema(
+        Target(t), logits(theta, replicates), 1, decay=decay, state=state
+    )
+    terms = terms[:, 0, 0]
     mean, var, m4 = enumerated(theta, t, 1, lambda bs, p: ((bs[0] - t) ** 2 - c) * (bs[0] - p))
     assert var == pytest.approx(p * (1 - p) * ((1 - t) ** 2 * (1 - p) + t**2 * p - c) ** 2, rel=1e-12)
     assert mean == pytest.approx(float(Target(t).grad(torch.tensor(theta, dtype=DTYPE))), rel=1e-12)

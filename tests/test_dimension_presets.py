@@ -1,5 +1,6 @@
 """D dimensions and a learned scale, by entry point: the variance study's ``sweep=dim``, the SGD
-predictions of ``reparam_opt.sweep_summary.stability``, and the ``dimension`` and ``learned_scale`` presets."""
+predictions of ``reparam_opt.sweep_summary.stability``, and the ``dimension`` and ``learned_scale``
+presets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The package's shape: no import cycle, no matplotlib on the training path, no process-wide side effects."""
+"""The package's shape: subpackages by role whose imports run one way and form no cycle, no
+family-specific branch outside ``families/``, modules of a readable size, no matplotlib on the
+training path, no process-wide side effects."""
 
 from __future__ import annotations
 
@@ -64,6 +66,96 @@ def test_the_package_imports_form_no_cycle() -> None:
 
     for name in sorted(graph):
         visit(name, [])
+
+
+#: The roles, in the one direction imports may run: a module imports only from its own role or a
+#: later one (apps → training → estimators → families → objectives).
+LAYERS = ("apps", "training", "estimators", "families", "objectives")
+
+
+def layer(module: str) -> str:
+    part = module.split(".")[1] if "." in module else ""
+    return part if part in LAYERS else "apps"
+
+
+def test_imports_run_one_way() -> None:
+    wrong = [
+        f"{name} -> {other}"
+        for name, others in import_graph().items()
+        for other in others
+        if LAYERS.index(layer(other)) < LAYERS.index(layer(name))
+    ]
+    assert not wrong, wrong
+    assert layer("reparam_opt.variance.study") == "apps" and layer("reparam_opt.pair_table") == "apps"
+
+
+def test_the_top_level_holds_the_roles_and_the_apps() -> None:
+    """At most about eight entries: the four roles and the apps, each app by its command's name."""
+    entries = sorted(p.name for p in PACKAGE.iterdir() if p.name not in ("__init__.py", "__pycache__"))
+    assert {"objectives", "families", "estimators", "training"} <= set(entries)
+    assert len(entries) <= 8, entries
+
+
+def test_no_module_is_over_about_three_hundred_lines() -> None:
+    sizes = {
+        str(path.relative_to(PACKAGE)): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")
+    }
+    assert {name: size for name, size in sizes.items() if size > 300} == {}
+
+
+#: What would name a family: its option (``gaussian``), its classes and its q's classes.
+FAMILY_NAMES = {"gaussian", "bernoulli"}
+FAMILY_TYPES = {"Family", "GaussianFamily", "BernoulliFamily", "Gaussian", "BernoulliQ"}
+
+
+def family_branches(source: str) -> list[str]:
+    """Where ``source`` compares a family's name or type: a comparison with a family's option or
+    with a ``.family`` attribute (an objective's or a q's), a family's ``.name``, or an
+    ``isinstance``/``issubclass`` against a family's class or its q's."""
+
+    def names(node: ast.AST) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | {
+            n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+        }
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                literal = isinstance(side, ast.Constant) and side.value in FAMILY_NAMES
+                attribute = isinstance(side, ast.Attribute) and (
+                    side.attr == "family"
+                    or (side.attr == "name" and any("family" in n for n in names(side.value)))
+                )
+                if literal or attribute:
+                    found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in ("isinstance", "issubclass") and names(node.args[1]) & FAMILY_TYPES:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_outside_families_branches_on_a_family() -> None:
+    """A new family is a module in ``families/`` and a YAML: nothing else asks which family it has."""
+    outside = [p for p in PACKAGE.rglob("*.py") if "families" not in p.relative_to(PACKAGE).parts]
+    found = {str(p.relative_to(PACKAGE)): family_branches(p.read_text()) for p in outside}
+    assert {name: lines for name, lines in found.items() if lines} == {}
+    inside = [p for p in (PACKAGE / "families").glob("*.py") if family_branches(p.read_text())]
+    assert inside, "the check finds the branches that families/ itself makes"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'if cfg.family.name == "bernoulli": pass',
+        'ok = objective.family != "gaussian"',
+        "ok = isinstance(q, BernoulliQ)",
+        "ok = run.family.name in ('gaussian',)",
+        'ok = "bernoulli" == family',
+    ],
+)
+def test_the_family_check_catches_each_kind_of_branch(source: str) -> None:
+    assert family_branches(source)
 
 
 def test_the_graph_sees_function_level_imports() -> None:

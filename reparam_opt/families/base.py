@@ -70,7 +70,7 @@ class Family:
         """Raise ValueError, one line, where the config, the objective or the estimator does not fit."""
         if not estimator.applies_to(self.name):
             raise ValueError(estimator_refusal(estimator, self.name))
-        if objective.family != self.name:
+        if not self.takes(objective):
             raise ValueError(
                 f"bad value objective={objective.name}: it applies to family={objective.family} only; "
                 f"family={self.name} takes objective={or_list(objectives_of(self.name))}"
@@ -81,6 +81,10 @@ class Family:
                 f"bad value return_metric={metric}: family={self.name} "
                 f"returns one of {', '.join(self.return_metrics)}"
             )
+
+    def takes(self, objective: Any) -> bool:
+        """Whether the objective is a cost of this family's samples."""
+        return objective.family == self.name
 
     def loc(self, theta: Tensor) -> Tensor:
         """μ (or the logits): the first D entries of each parameter row."""

@@ -24,14 +24,6 @@ THETA_STAR_METRICS = ("steps_to_tolerance", "final_rms_error", "stationary_rms")
 #: How a tolerance that applies but was never reached reads, in the final line as in summary.md.
 NEVER = "never"
 
-#: What ``return_metric`` may name per family: the Gaussian family's metrics measure θ against θ*;
-#: the Bernoulli family has no θ* (θ → −∞) and returns its exact loss instead.
-RETURN_METRICS = {
-    "gaussian": METRIC_KEYS,
-    "bernoulli": ("final_objective", "path_length_ratio", "diverged"),
-}
-
-
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it into place.
 

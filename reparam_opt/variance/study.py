@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from reparam_opt.estimators import Estimator
-from reparam_opt.families.gaussian import at_point
+from reparam_opt.families.gaussian import GaussianFamily, at_point
 from reparam_opt.objectives import Objective
 from reparam_opt.training.chunks import chunk_bounds
 from reparam_opt.training.config import estimator_of
@@ -85,12 +85,12 @@ def check(cfg: DictConfig) -> None:
             estimator = estimator_of(node)
         except ValueError as error:
             raise ValueError(f"estimators.{key}: {error}") from None
-        if not estimator.applies_to("gaussian"):
+        if not estimator.applies_to(GaussianFamily.name):
             raise ValueError(
                 f"bad value estimators.{key}={estimator.name}: the study is of the Gaussian family"
             )
     objective = instantiate(cfg.objective)
-    if objective.family != "gaussian":
+    if not GaussianFamily().takes(objective):
         raise ValueError(f"bad value objective={objective.name}: the study is of the Gaussian family")
     objective.validate()  # its own parameters, say k > 0 for cosine: one line naming them
     if cfg.repetitions < 5:
@@ -125,6 +125,8 @@ def check(cfg: DictConfig) -> None:
             raise ValueError(
                 f"sweep.points={bad} are not allowed; {cfg.sweep.parameter} must be whole numbers ≥ 1"
             )
+    for dim in cfg.sweep.points if cfg.sweep.parameter == "dim" else [cfg.dim]:
+        objective.check_dim(int(dim))  # say, the correlated quadratic's ρ against D
 
 
 def estimates(
@@ -226,7 +228,8 @@ def measure(
         variance = float(np.var(x, axis=0, ddof=1).mean())
         low, high = pooled_interval(x, cfg.confidence)
     expected = closed_form(estimator, point)
-    exact = point.objective.grad(torch.tensor(point.theta, dtype=torch.float64), point.sigma)
+    # Every coordinate sits at θ, so each has coordinate 0's exact gradient.
+    exact = point.objective.gradient(torch.full((point.dim,), point.theta, dtype=torch.float64), point.sigma)
     n = point.n_samples
     return {
         "dim": point.dim,
@@ -237,7 +240,7 @@ def measure(
         "sigma": point.sigma,
         "n_samples": int(n),
         "mean": float(x.mean()),
-        "exact_gradient": None if exact is None else float(exact),
+        "exact_gradient": None if exact is None else float(exact[0]),
         "variance": variance,
         "ci_low": low,
         "ci_high": high,
