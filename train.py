@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from reparam_opt.training import train
 from reparam_opt.training.cli import exit_with, run_app
 from reparam_opt.training.config import register_configs
+from reparam_opt.training.run import resolve
 from reparam_opt.training.runtime import (
     exit_code,
     keep_freed_memory,
@@ -23,7 +24,6 @@ from reparam_opt.training.runtime import (
     use_threads,
 )
 from reparam_opt.training.summary import one_line, sweep_value, write_failure
-from reparam_opt.training.validation import check_train_config
 
 register_configs()
 log = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ def main(cfg: DictConfig) -> float | None:
     """Run one job; return ``cfg.return_metric`` (for a sweeper such as Optuna to minimise), if set."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        check_train_config(cfg)  # before `threads` is applied; train() checks again, as any caller's
+        run = resolve(cfg)  # checked and built once, before `threads` is applied
         use_threads(threads_per_job(cfg.threads))  # parallel jobs split the cores between them
         keep_freed_memory()  # a step's temporaries are reused, not page-faulted in anew each step
         quiet_event_writer_thread()  # its fault comes back from train() as one line
-        summary = train(cfg, run_dir)
+        summary = train(cfg, run_dir, run)
     except Exception as err:
         # Any failure (a bad value, an out-of-memory error) is recorded in summary.json as
         # "failed" with its one line; what was logged before it is already on disk (train()).

@@ -35,6 +35,8 @@ STEP_TAGS = {
     "grad/exact",
     "grad/variance",
     "grad/variance_analytic",
+    "loss/monte_carlo",
+    "loss/monte_carlo_se",
 }
 METRIC_TAGS = {
     "metrics/steps_to_tolerance",

@@ -5,7 +5,9 @@ A family owns its q and the parameter rows that define it (one row of P numbers 
 so the loop, the optimizer, the divergence mask and the history are the same whatever q is), θ*
 and the metrics that need it, its per-step scalars and its TensorBoard layout, its memory per
 term, the checks of its own keys and its return metrics. The run and the loop call these and
-never ask which family they hold, so a new family is a module here and a YAML in ``conf/family/``.
+never ask which family they hold, so a new family is a module here (with its entry in
+``FAMILIES``), a YAML in ``conf/family/`` and the terms of the estimators that apply to it, with
+nothing changed under ``training/``.
 
 ``build`` makes one with Hydra's ``instantiate`` from the ``family`` node, passing the top-level
 keys that describe q (``Q_KEYS``); each family takes them all and refuses, in one line, a key it
@@ -15,10 +17,11 @@ has no use for that is set off its neutral value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from hydra.utils import instantiate
+from omegaconf import MISSING, DictConfig
 from torch import Tensor
 
 from reparam_opt.objectives import OBJECTIVES
@@ -39,12 +42,21 @@ def build(cfg: DictConfig) -> Family:
     return instantiate(cfg.family, **{key: cfg[key] for key in Q_KEYS if key in cfg}, _convert_="all")
 
 
-def family_class(cfg: DictConfig) -> type[Family]:
-    return get_class(cfg.family._target_)
+@dataclass
+class FamilyConfig:
+    """Which family q belongs to, as the class ``instantiate`` builds, and its ``name``; a family
+    with keys of its own extends this in its module (its ``schema``)."""
+
+    _target_: str = MISSING
+    name: str = MISSING
 
 
 class Family:
     """The interface the run uses; the methods here are what a family without the feature does."""
+
+    #: Its typed schema, stored in the ConfigStore as ``family_schema`` (or ``<name>_family_schema``
+    #: for a family with keys of its own) for its YAML to extend.
+    schema: ClassVar[type] = FamilyConfig
 
     #: Its option in the ``family`` config group.
     name: str = ""
@@ -145,11 +157,12 @@ def estimator_refusal(estimator: Any, family: str) -> str:
     if reason is not None:
         return f"bad value estimator={estimator.name}: it does not apply to family={family}, since {reason}"
     (only, *_) = estimator.terms
-    return f"bad value estimator={estimator.name}: it applies to family={only} only, {SAMPLE_SPACES[only]}"
+    (space,) = {c.sample_space for c in subclasses(Family) if c.name == only}
+    return f"bad value estimator={estimator.name}: it applies to family={only} only, {space}"
 
 
-#: What each family's samples are, for the refusal of an estimator that applies to one family only.
-SAMPLE_SPACES = {"gaussian": "x real", "bernoulli": "b in {0, 1}"}
+def subclasses(cls: type) -> list[type]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
 
 
 def objectives_of(family: str) -> tuple[str, ...]:

@@ -59,8 +59,8 @@ class Objective:
     family: str = "gaussian"
 
     #: The minimiser θ* of J where it does not depend on θ0 (the same in every coordinate); None
-    #: where J has no minimiser.
-    theta_star: float | None = 0.0
+    #: where J has no minimiser, or none in closed form (an objective says which it has).
+    theta_star: float | None = None
 
     #: Its typed schema, stored in the ConfigStore as ``<name>_schema`` for its YAML to extend.
     schema: ClassVar[type] = ObjectiveConfig

@@ -3,7 +3,8 @@
 The YAML files under ``conf/`` extend these schemas (Hydra's "structured config schema"
 pattern), so a typo or a value of the wrong type fails at composition, before any work. Each key
 is declared once, here, with its default and its bound (``bounds.py``); validation reads the
-bounds from these fields. An objective's schema sits beside its class (``Objective.schema``).
+bounds from these fields. An objective's schema sits beside its class (``Objective.schema``), and
+so does a family's (``Family.schema``).
 
 ``${fresh_dir:outputs/runs/<date>/<time>}`` claims an output directory with an atomic ``mkdir``:
 the first run to ask gets ``<time>``, a second one in the same second ``<time>_2``, and so on.
@@ -22,6 +23,7 @@ from omegaconf import II, MISSING, DictConfig, OmegaConf
 
 from reparam_opt.estimators import ESTIMATORS, Estimator
 from reparam_opt.families import FAMILIES
+from reparam_opt.families.base import FamilyConfig
 from reparam_opt.families.gaussian import SCALES
 from reparam_opt.objectives import OBJECTIVES, ObjectiveConfig
 from reparam_opt.training.bounds import (
@@ -74,16 +76,6 @@ class MovingAverageEstimatorConfig(EstimatorConfig):
     """REINFORCE with a moving-average baseline (``score_ema``): its decay, in [0, 1)."""
 
     decay: float = field(default=0.95, metadata=bound(UNIT_INTERVAL))
-
-
-@dataclass
-class FamilyConfig:
-    """Which family q belongs to, as the class ``instantiate`` builds (``reparam_opt.families``):
-    ``gaussian`` (N(μ, σ²I), the keys dim, scale, entropy_weight, sigma) or ``bernoulli``
-    (Bernoulli(σ(θ)), θ the logit)."""
-
-    _target_: str = MISSING
-    name: str = MISSING
 
 
 @dataclass
@@ -201,6 +193,9 @@ def register_configs() -> None:
     cs.store(name="rebar_estimator_schema", node=RebarEstimatorConfig)
     cs.store(name="relax_estimator_schema", node=RelaxEstimatorConfig)
     cs.store(name="family_schema", node=FamilyConfig)
+    for family in FAMILIES.values():
+        if family.schema is not FamilyConfig:
+            cs.store(name=f"{family.name}_family_schema", node=family.schema)
     cs.store(name="objective_schema", node=ObjectiveConfig)
     for objective in OBJECTIVES.values():
         if objective.schema is not ObjectiveConfig:

@@ -58,15 +58,13 @@ def train(cfg: DictConfig, run_dir: Path, run: Run | None = None) -> dict[str, A
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(cfg.seed)
         log.info(
-            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, family=%s, D=%d (%s)",
+            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, %s",
             run.estimator.name,
             run.objective.name,
             cfg.replicates,
             cfg.steps,
             cfg.n_samples,
             cfg.lr,
-            run.family.name,
-            run.family.dim,
             run.family,
         )
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.

@@ -24,6 +24,7 @@ THETA_STAR_METRICS = ("steps_to_tolerance", "final_rms_error", "stationary_rms")
 #: How a tolerance that applies but was never reached reads, in the final line as in summary.md.
 NEVER = "never"
 
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it into place.
 
