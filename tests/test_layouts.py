@@ -41,6 +41,7 @@ def page_and_tags(run_dir: Path) -> tuple[dict[str, dict[str, list[str]]], set[s
     return page, {tag for tag in acc.Tags()["scalars"] if acc.Scalars(tag)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUNS)
 def test_every_chart_on_the_page_has_lines(make_cfg, tmp_path: Path, name: str) -> None:
     train(make_cfg(*RUNS[name], "steps=4", "replicates=8", "log_every=1"), tmp_path)

@@ -121,10 +121,10 @@ class Family:
         """What summary.json adds for this family, over the live replicates' rows ``theta``."""
         return {}
 
-    def sampled_loss(self, objective: Any, q: Any, n_samples: int) -> Tensor:
-        """The loss at n fresh draws of q per replicate, [replicates, n]: f, plus whatever else the
-        family's J has (an entropy term), whose mean is a Monte Carlo estimate of J."""
-        return objective(q.draw(n_samples))
+    def sampled_loss(self, objective: Any, q: Any, n_samples: int, generator: Any = None) -> Tensor:
+        """The loss at n fresh draws of q per replicate (from ``generator``), [replicates, n]: f,
+        plus whatever else the family's J has (an entropy term), whose mean estimates J."""
+        return objective(q.draw(n_samples, generator))
 
     def layout(self) -> dict[str, dict[str, list]]:
         """Its Custom Scalars page: category → chart title → [kind, tags]."""

@@ -47,8 +47,10 @@ class BernoulliQ:
         logits = self.logits.detach().unsqueeze(-2).expand(self.sample_shape(n_samples))
         return Bernoulli(logits=logits, validate_args=False).sample()
 
-    def draw(self, n_samples: int) -> Tensor:
-        return self.sample(n_samples)
+    def draw(self, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws of b per replicate, [replicates, n, 1], from ``generator``."""
+        probs = torch.sigmoid(self.logits.detach()).unsqueeze(-2).expand(self.sample_shape(n_samples))
+        return torch.bernoulli(probs, generator=generator)
 
 
 #: Peak bytes of a step per per-sample term (``training/resources.py``), with small draws and with

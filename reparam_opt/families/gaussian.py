@@ -74,9 +74,12 @@ class Gaussian:
         """q as a torch Normal of batch shape [replicates, 1, D]; ``expand`` it to the samples."""
         return Normal(self.loc.detach().unsqueeze(-2), self.sample_scale, validate_args=False)
 
-    def draw(self, n_samples: int) -> Tensor:
-        """n draws of x per replicate, [replicates, n, D], not differentiated."""
-        return self.normal().expand(self.sample_shape(n_samples)).sample()
+    def draw(self, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws of x per replicate, [replicates, n, D], not differentiated, from ``generator``
+        (torch's default one if None)."""
+        shape = self.sample_shape(n_samples)
+        loc = self.loc.detach().unsqueeze(-2).expand(shape)
+        return torch.normal(loc, self.sample_scale.expand(shape), generator=generator)
 
 
 def at_point(
@@ -230,9 +233,9 @@ class GaussianFamily(Family):
             stats["final_sigma_rms_error"] = finite_or_none((sigma - sigma_star).square().mean().sqrt())
         return stats
 
-    def sampled_loss(self, objective: Any, q: Gaussian, n_samples: int) -> Tensor:
+    def sampled_loss(self, objective: Any, q: Gaussian, n_samples: int, generator: Any = None) -> Tensor:
         """f at n draws of q, less λH(q) where the entropy is weighted (J_λ = E_q[f] − λH)."""
-        loss = objective(q.draw(n_samples))
+        loss = objective(q.draw(n_samples, generator))
         if self.entropy_weight == 0:
             return loss
         sigma = self.sigma if not self.learned else q.scale

@@ -209,9 +209,10 @@ class StepLog:
             k = len(steps)
             theta = history.logged_theta()
             variance = None if history.variance is None else history.variance[:k]
-            tags, table = scalar_table(
-                self.scalars(theta, history.grad[:k], variance, theta[:, 0, 0], theta.new_zeros(k))
+            rows = self.scalars(
+                theta, history.grad[:k], variance, theta[:, 0, 0], theta.new_zeros(k), history.loss[:k]
             )
+            tags, table = scalar_table(rows)
         histograms = iter(self.histograms)
         pending = next(histograms, None)
         for step, values in zip(steps, table):
@@ -225,10 +226,16 @@ class StepLog:
         self.histograms.clear()
 
     def write_step(
-        self, step: int, theta: Tensor, grad: Tensor, alive: Tensor, variance: Tensor | None = None
+        self,
+        step: int,
+        theta: Tensor,
+        grad: Tensor,
+        alive: Tensor,
+        variance: Tensor | None = None,
+        loss: Tensor | None = None,
     ) -> None:
         """Compute and write one step's scalars over its live replicates (some have diverged)."""
-        scalars = self.scalars.at_step(theta, grad, alive, variance)
+        scalars = self.scalars.at_step(theta, grad, alive, variance, loss)
         tags, (values,) = scalar_table({t: None if v is None else v[None] for t, v in scalars.items()})
         log_scalars(self.writer, step, tags, values)
 

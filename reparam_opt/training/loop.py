@@ -28,7 +28,7 @@ from torch import Tensor
 
 from reparam_opt.training.board import event_file, fitted_layout, log_hparams
 from reparam_opt.training.chunks import StepEstimate, Wants, estimate_in_chunks
-from reparam_opt.training.loss import LOSS_TAGS, monte_carlo_loss
+from reparam_opt.training.loss import loss_stream, replicate_loss
 from reparam_opt.training.outcome import finish, hparams
 from reparam_opt.training.recorder import Recorder, Survivors
 from reparam_opt.training.resources import check_memory
@@ -87,7 +87,7 @@ def train(cfg: DictConfig, run_dir: Path, run: Run | None = None) -> dict[str, A
                 survivors = Survivors(run.theta, THETA_BOUND, run.family.dim)
                 try:
                     status, step = loop(
-                        run, recorder, survivors, stop, cfg.steps, cfg.n_samples, cfg.variance_draws
+                        run, recorder, survivors, stop, cfg.steps, cfg.n_samples, cfg.variance_draws, cfg.seed
                     )
                 finally:
                     recorder.flush()  # what was logged before an error still reaches the event file
@@ -107,16 +107,19 @@ def loop(
     steps: int,
     n_samples: int,
     variance_draws: int = 0,
+    seed: int = 0,
 ) -> tuple[str, int]:
     """Steps 0…``steps``: the gradient at θ_t, then θ_{t+1}. Returns the run's status and its last step.
 
-    The estimate is of ∇E_q[f]; the entropy term's gradient is exact and added to it.
+    The estimate is of ∇E_q[f]; the entropy term's gradient is exact and added to it. ``seed``
+    seeds the logged loss's own draws (``loss.loss_stream``).
     """
     theta, bounds = run.theta, run.chunk_bounds(n_samples)
     entropy_grad = run.family.entropy_grad(theta.detach())
     state: dict = {}  # a stateful estimator's (say, a moving average per replicate), fresh per run
     fixed_q = None if run.family.learned else run.q()
     frozen_by_zero = zero_gradient_freezes(run.optimizer)
+    stream = loss_stream(seed, theta.device)
     with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
             q = run.q() if fixed_q is None else fixed_q
@@ -128,13 +131,14 @@ def loop(
                 grad = grad + entropy_grad
             survivors.update(theta.detach(), grad)
             status = ending(step, steps, survivors, stop)
-            variance = None
-            if n_samples == 1 and variance_draws and recorder.logs(step, status is not None):
-                variance = extra_variance(run, q, variance_draws, state)
-            recorder.record(step, estimate, grad, survivors, final=status is not None, variance=variance)
+            variance = loss = None
             if recorder.logs(step, status is not None):
-                loss = monte_carlo_loss(run.family, run.objective, q, n_samples, survivors.mask)
-                recorder.log_values(step, {**loss, **state.get("logged", {})})
+                if n_samples == 1 and variance_draws:
+                    variance = extra_variance(run, q, variance_draws, state)
+                loss = replicate_loss(run.family, run.objective, q, n_samples, stream)
+            recorder.record(step, estimate, grad, survivors, status is not None, variance, loss)
+            if "logged" in state and recorder.logs(step, status is not None):
+                recorder.log_values(step, state["logged"])
             if recorder.all_dead_step is not None:  # a block written just now showed that none was left
                 if status != "diverged":
                     log.warning("every replicate diverged by step %d; stopping", recorder.all_dead_step)
@@ -199,10 +203,13 @@ def extra_variance(run: Run, q: Any, draws: int, state: dict) -> Tensor:
 
 def written_tags(scalars: StepScalars, theta: Tensor, variance: bool) -> set[str]:
     """The tags a run writes: those of its scalars that have a value at the start (a closed form
-    exists, an in-step variance is made), and the loss's."""
+    exists, an in-step variance is made, the loss is sampled)."""
     zeros = torch.zeros_like(theta)[None]
-    rows = scalars(theta[None], zeros, zeros if variance else None, theta[0, 0][None], theta.new_zeros(1))
-    return {tag for tag, value in rows.items() if value is not None} | set(LOSS_TAGS)
+    loss = theta.new_ones(1, theta.shape[0], 2)
+    rows = scalars(
+        theta[None], zeros, zeros if variance else None, theta[0, 0][None], theta.new_zeros(1), loss
+    )
+    return {tag for tag, value in rows.items() if value is not None}
 
 
 def ending(step: int, steps: int, survivors: Survivors, stop: StopRequest) -> str | None:

@@ -55,7 +55,7 @@ class RunMetrics:
 
 class History:
     """The parameter rows θ [replicates, P] at consecutive steps while every replicate is alive,
-    with the estimate and its in-step variance at the steps that are logged.
+    with the estimate, its in-step variance and the sampled loss at the steps that are logged.
 
     Recording a step is a row copy; the statistics of the whole block are computed together
     when it fills, before a step with diverged replicates, and at the end of the run.
@@ -70,6 +70,8 @@ class History:
         self.theta = theta.new_empty(rows, *theta.shape)
         self.grad = torch.empty_like(self.theta)
         self.variance = torch.empty_like(self.theta) if variance else None
+        #: The sampled loss per replicate at the logged steps (``loss.replicate_loss``).
+        self.loss = self.theta.new_empty(*self.theta.shape[:-1], 2)
         #: Which replicates were alive at each buffered step, as the device knew it then.
         self.alive = torch.empty(self.theta.shape[:-1], dtype=torch.bool, device=theta.device)
         self.first_step, self.rows = 0, 0
@@ -94,12 +96,13 @@ class History:
         self.rows = rows
         self.logged = [row for row in self.logged if row < rows]
 
-    def log(self, grad: Tensor, variance: Tensor | None) -> None:
-        """Mark the step just added as logged, with its estimate and in-step variance."""
+    def log(self, grad: Tensor, variance: Tensor | None, loss: Tensor) -> None:
+        """Mark the step just added as logged, with its estimate, in-step variance and sampled loss."""
         logged = len(self.logged)
         self.grad[logged].copy_(grad)
         if self.variance is not None:
             self.variance[logged].copy_(variance)
+        self.loss[logged].copy_(loss)
         self.logged.append(self.rows - 1)
 
     @property

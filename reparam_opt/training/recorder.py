@@ -117,11 +117,13 @@ class Recorder:
         survivors: Survivors,
         final: bool,
         variance: Tensor | None = None,
+        loss: Tensor | None = None,
     ) -> None:
         """Record θ at ``step`` and the estimate made there; ``final``: the run stops at this step.
 
         ``grad`` is the update's gradient (the estimate, plus the entropy term's). ``variance``:
         the estimate's variance from extra draws (one-sample runs), instead of the in-step one.
+        ``loss``: the sampled loss per replicate at a logged step (``loss.replicate_loss``).
         While no replicate is known to have diverged, a step is buffered with the live mask of its
         time and nothing is read back to the host; ``flush`` writes the block.
         """
@@ -133,7 +135,7 @@ class Recorder:
         if not survivors.counting:
             self.history.add(step, self.theta, survivors.mask)
             if logged:
-                self.history.log(grad, estimate.in_step_variance() if variance is None else variance)
+                self.history.log(grad, estimate.in_step_variance() if variance is None else variance, loss)
             if histogram:
                 for tag, sample in estimate.histogram_samples(self.parts, None).items():
                     self.step_log.add_histogram(
@@ -145,13 +147,22 @@ class Recorder:
         self.flush(survivors)
         if logged and variance is None:
             variance = estimate.in_step_variance()
-        self.at_once(step, self.theta, survivors.mask, survivors.count, grad if logged else None, variance)
+        self.at_once(
+            step, self.theta, survivors.mask, survivors.count, grad if logged else None, variance, loss
+        )
         if histogram and survivors.count:
             for tag, sample in estimate.histogram_samples(self.parts, survivors.mask).items():
                 self.step_log.add_histogram(step, histogram_of(sample), tag, hold=False)
 
     def at_once(
-        self, step: int, theta: Tensor, alive: Tensor, live: int, grad: Tensor | None, variance: Tensor | None
+        self,
+        step: int,
+        theta: Tensor,
+        alive: Tensor,
+        live: int,
+        grad: Tensor | None,
+        variance: Tensor | None,
+        loss: Tensor | None = None,
     ) -> None:
         """A step with diverged replicates, written at once: into the tracker, and its scalars if
         logged (``grad`` given); with none left, the count's last point, and the run ends here."""
@@ -160,7 +171,7 @@ class Recorder:
             log_scalars(self.writer, step, ["theta/diverged"], [float(len(alive))])
             self.all_dead_step = step
         elif grad is not None:
-            self.step_log.write_step(step, theta, grad, alive, variance)
+            self.step_log.write_step(step, theta, grad, alive, variance, loss)
 
     def check(self, survivors: Survivors) -> None:
         """Count the live replicates; if some diverged since the last count, write the buffered steps."""
@@ -209,8 +220,9 @@ class Recorder:
             slot = slots.get(row)
             variance = None if slot is None or history.variance is None else history.variance[slot]
             grad = None if slot is None else history.grad[slot]
+            loss = None if slot is None else history.loss[slot]
             self.at_once(
-                first_step + row, history.theta[row], history.alive[row], counts[row], grad, variance
+                first_step + row, history.theta[row], history.alive[row], counts[row], grad, variance, loss
             )
             if self.all_dead_step is not None:
                 break

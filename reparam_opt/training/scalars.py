@@ -17,6 +17,7 @@ from torch import Tensor
 from reparam_opt.estimators import Estimator
 from reparam_opt.families import Family
 from reparam_opt.objectives import Objective
+from reparam_opt.training.loss import loss_scalars
 from reparam_opt.training.metrics import across_replicates
 
 
@@ -54,15 +55,23 @@ class StepScalars:
         variance: Tensor | None,
         replicate0: Tensor | None,
         diverged: Tensor,
+        loss: Tensor | None = None,
     ) -> dict[str, Tensor | None]:
-        """The scalars of each row: θ, gradient, variance [steps, live replicates, P]; values [steps]."""
+        """The scalars of each row: θ, gradient, variance [steps, live replicates, P]; values [steps].
+        ``loss``: the sampled loss per replicate [steps, live replicates, 2] (``loss.py``)."""
         return {
             **theta_scalars(self.family.loc(theta), self.theta_star, replicate0, diverged),
             **self.family.scalars(self, theta, grad, variance),
+            **loss_scalars(loss, self.n_samples),
         }
 
     def at_step(
-        self, theta: Tensor, grad: Tensor, alive: Tensor, variance: Tensor | None = None
+        self,
+        theta: Tensor,
+        grad: Tensor,
+        alive: Tensor,
+        variance: Tensor | None = None,
+        loss: Tensor | None = None,
     ) -> dict[str, Tensor | None]:
         """The scalars of one step over its live replicates, as 0-d tensors.
 
@@ -75,6 +84,7 @@ class StepScalars:
             None if variance is None else variance[alive][None],
             theta[0, 0][None] if alive[0] else None,
             (~alive).sum()[None],
+            None if loss is None else loss[alive][None],
         )
         return {tag: None if value is None else value[0] for tag, value in rows.items()}
 
