@@ -28,7 +28,7 @@ from torch import Tensor
 
 from reparam_opt.training.board import event_file, fitted_layout, log_hparams
 from reparam_opt.training.chunks import StepEstimate, Wants, estimate_in_chunks
-from reparam_opt.training.loss import loss_stream, replicate_loss
+from reparam_opt.training.loss import draws_per_replicate, loss_stream, replicate_loss
 from reparam_opt.training.outcome import finish, hparams
 from reparam_opt.training.recorder import Recorder, Survivors
 from reparam_opt.training.resources import check_memory
@@ -70,7 +70,13 @@ def train(cfg: DictConfig, run_dir: Path, run: Run | None = None) -> dict[str, A
         # SIGINT/SIGTERM only set `stop`: the loop ends at a step boundary and saves what it has.
         with stop_on_signals() as stop:
             scalars = StepScalars(
-                run.objective, run.estimator, run.family, run.theta_star, cfg.n_samples, run.sigma_star
+                run.objective,
+                run.estimator,
+                run.family,
+                run.theta_star,
+                cfg.n_samples,
+                run.sigma_star,
+                draws_per_replicate(cfg.replicates, cfg.n_samples),
             )
             variance = cfg.n_samples > 1 or cfg.variance_draws > 0
             layout = fitted_layout(run.family.layout(), written_tags(scalars, run.theta.detach(), variance))
@@ -119,7 +125,7 @@ def loop(
     state: dict = {}  # a stateful estimator's (say, a moving average per replicate), fresh per run
     fixed_q = None if run.family.learned else run.q()
     frozen_by_zero = zero_gradient_freezes(run.optimizer)
-    stream = loss_stream(seed, theta.device)
+    stream, loss_draws = loss_stream(seed, theta.device), draws_per_replicate(theta.shape[0], n_samples)
     with progress_bar(steps, run.estimator.name) as progress:
         for step in range(steps + 1):
             q = run.q() if fixed_q is None else fixed_q
@@ -135,7 +141,7 @@ def loop(
             if recorder.logs(step, status is not None):
                 if n_samples == 1 and variance_draws:
                     variance = extra_variance(run, q, variance_draws, state)
-                loss = replicate_loss(run.family, run.objective, q, n_samples, stream)
+                loss = replicate_loss(run.family, run.objective, q, loss_draws, stream)
             recorder.record(step, estimate, grad, survivors, status is not None, variance, loss)
             if "logged" in state and recorder.logs(step, status is not None):
                 recorder.log_values(step, state["logged"])

@@ -1,13 +1,14 @@
 """The loss each logged step records: a Monte Carlo estimate of the objective at θ_t, with its
 standard error, so that every run has a loss curve, whether or not J has a closed form.
 
-The estimate is the mean of the sampled loss over n fresh draws of q_t per live replicate
+The estimate is the mean of the sampled loss over m fresh draws of q_t per live replicate (m = n,
+up to a budget of ``LOSS_DRAWS`` draws per logged step: ``draws_per_replicate``)
 (``Family.sampled_loss``: f, less λH where the entropy is weighted), not over the draws the
 estimator made: those are not all draws of q (the measure-valued estimator moves coordinates, a
 relaxed one relaxes b, ``exact`` draws none). The draws come from a generator of their own,
 seeded from the run's seed (``loss_stream``), so the run's own draws, and its θ path, are those it
 makes without them, and no loss draw is one the run drew too; they are not counted as
-f-evaluations. The standard error treats the R·n values as one sample; across replicates at
+f-evaluations. The standard error treats the R·m values as one sample; across replicates at
 different θ it includes their spread.
 
 A step keeps two numbers per replicate (``replicate_loss``), which wait in the run's history with
@@ -25,6 +26,15 @@ from torch import Tensor
 #: The tags it writes.
 LOSS_TAGS = ("loss/monte_carlo", "loss/monte_carlo_se")
 
+#: Draws per logged step over all replicates, at most, unless there are more replicates (then one
+#: each): a step of large n would otherwise pay for its draws twice at every logged step.
+LOSS_DRAWS = 1 << 12
+
+
+def draws_per_replicate(replicates: int, n_samples: int) -> int:
+    """m = min(n, max(1, LOSS_DRAWS // R)) fresh draws of q per replicate."""
+    return min(n_samples, max(1, LOSS_DRAWS // replicates))
+
 
 def loss_stream(seed: int, device: torch.device) -> torch.Generator:
     """The loss draws' own generator: seeded from the run's seed, but not with it, so that its
@@ -33,17 +43,18 @@ def loss_stream(seed: int, device: torch.device) -> torch.Generator:
 
 
 def replicate_loss(family: Any, objective: Any, q: Any, n_samples: int, stream: torch.Generator) -> Tensor:
-    """Per replicate, the mean of the sampled loss over n fresh draws of q and the sum of its
-    squared deviations from that mean: [replicates, 2]."""
+    """Per replicate, the mean of the sampled loss over ``n_samples`` (m) fresh draws of q and the
+    sum of its squared deviations from that mean: [replicates, 2]."""
     with torch.no_grad():
-        values = family.sampled_loss(objective, q, n_samples, stream)  # [replicates, n]
-        variance, mean = torch.var_mean(values, dim=-1, correction=0)
-        return torch.stack([mean, variance * n_samples], dim=-1)
+        values = family.sampled_loss(objective, q, n_samples, stream)  # [replicates, m]
+        # Not torch.var_mean: over a short last axis of many rows it is many times slower on the CPU.
+        mean = values.mean(-1, keepdim=True)
+        return torch.cat([mean, (values - mean).square().sum(-1, keepdim=True)], dim=-1)
 
 
 def loss_scalars(loss: Tensor | None, n_samples: int) -> dict[str, Tensor | None]:
-    """The pooled mean and its standard error per step: ``loss`` [steps, live replicates, 2] gives
-    values [steps]; None where no loss was recorded."""
+    """The pooled mean and its standard error per step: ``loss`` [steps, live replicates, 2] of
+    ``n_samples`` (m) draws each gives values [steps]; None where no loss was recorded."""
     if loss is None:
         return dict.fromkeys(LOSS_TAGS)
     means, squares = loss[..., 0], loss[..., 1]

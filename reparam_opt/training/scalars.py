@@ -47,6 +47,8 @@ class StepScalars:
     theta_star: Tensor | float | None
     n_samples: int
     sigma_star: float | None = None
+    #: The logged loss's draws per replicate (``loss.draws_per_replicate``); 0: ``n_samples``.
+    loss_draws: int = 0
 
     def __call__(
         self,
@@ -62,7 +64,7 @@ class StepScalars:
         return {
             **theta_scalars(self.family.loc(theta), self.theta_star, replicate0, diverged),
             **self.family.scalars(self, theta, grad, variance),
-            **loss_scalars(loss, self.n_samples),
+            **loss_scalars(loss, self.loss_draws or self.n_samples),
         }
 
     def at_step(
