@@ -18,6 +18,7 @@ RUNS = {
     "gaussian no closed form": ["objective=cosine", "estimator=measure_valued"],
     "gaussian one sample": ["n_samples=1"],
     "gaussian quadratic": ["objective=quadratic", "dim=3", "scale=shared"],
+    "gaussian elbo": ["objective=linear_regression", "entropy_weight=1", "scale=diagonal", "lr=0.0005"],
     "bernoulli": ["family=bernoulli"],
     "bernoulli relaxed": ["family=bernoulli", "estimator=concrete"],
 }

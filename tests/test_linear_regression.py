@@ -17,6 +17,7 @@ from reparam_opt.families.gaussian import Gaussian
 from reparam_opt.objectives.linear_regression import LinearRegression
 from reparam_opt.training import train
 from reparam_opt.training.validation import ConfigError, check_train_config
+from tests.conftest import scalars
 
 Z = 4.0
 SCALES = [(1.0, 1.0), (0.5, 2.0), (2.0, 0.3)]
@@ -156,3 +157,33 @@ def test_bad_model_values_are_one_line(make_cfg, override: str, line: str) -> No
     with pytest.raises(ConfigError) as error:
         check_train_config(make_cfg("objective=linear_regression", override))
     assert str(error.value) == line
+
+
+ELBO_RUN = ["objective=linear_regression", "entropy_weight=1", "scale=diagonal", "theta0=0", "sigma=0.1"]
+
+
+@pytest.mark.slow
+def test_exact_reaches_the_best_mean_field_elbo(make_cfg, tmp_path: Path) -> None:
+    """J = −ELBO; the exact gradient's run ends at the closed-form best mean-field ELBO to 1e-4."""
+    cfg = make_cfg(*ELBO_RUN, "estimator=exact", "lr=0.001", "steps=6000", "replicates=2")
+    summary = train(cfg, tmp_path)
+    model = LinearRegression()
+    assert summary["optimal_elbo"] == pytest.approx(model.optimal_elbo(), rel=1e-12)
+    assert summary["log_evidence"] == pytest.approx(model.log_evidence(), rel=1e-12)
+    assert abs(summary["elbo_gap"]) < 1e-4
+    assert summary["final_elbo"] == pytest.approx(summary["optimal_elbo"] - summary["elbo_gap"], rel=1e-12)
+
+
+def test_the_elbo_tags_are_the_negated_loss(make_cfg, tmp_path: Path) -> None:
+    """``elbo/value`` is −J_1 exactly; ``elbo/monte_carlo`` is the logged loss's negative, within 4
+    of its standard errors of the exact value at step 0, where every replicate sits at θ0."""
+    cfg = make_cfg(*ELBO_RUN, "estimator=pathwise", "lr=0.0005", "steps=3", "replicates=512", "log_every=1")
+    summary = train(cfg, tmp_path)
+    series = scalars(tmp_path)
+    start = {tag: rows[0][1] for tag, rows in series.items() if rows[0][0] == 0}
+    assert start["elbo/value"] == pytest.approx(-start["objective/mean"], rel=1e-6)
+    assert start["elbo/monte_carlo"] == pytest.approx(-start["loss/monte_carlo"], rel=1e-6)
+    assert abs(start["elbo/monte_carlo"] - start["elbo/value"]) < Z * start["loss/monte_carlo_se"]
+    assert {"final_elbo", "optimal_elbo", "elbo_gap", "log_evidence"} <= summary.keys()
+    plain = train(make_cfg("objective=linear_regression", "lr=0.0005", "steps=2"), tmp_path / "plain")
+    assert "final_elbo" not in plain  # J is −ELBO only with the entropy's weight 1

@@ -218,7 +218,38 @@ class GaussianFamily(Family):
         value = float(objective.expectation(optimum.point(self.dim, dtype=torch.float64), sigma))
         return value - self.entropy_weight * self.entropy(sigma)
 
+    def elbo(self, objective: Any) -> bool:
+        """Whether J is −ELBO: f is a model's negative log joint and the entropy's weight is 1."""
+        return objective.negative_log_joint and self.entropy_weight == 1
+
+    def objective_values(self, objective: Any, theta: Tensor) -> Tensor | None:
+        """J_λ at each of the rows ``theta`` [..., P], exact, or None without a closed form."""
+        sigma = self.sigma_of(theta)
+        value = objective.expectation(self.loc(theta), sigma)
+        if value is None or self.entropy_weight == 0:
+            return value
+        return value - self.entropy_weight * torch.as_tensor(self.entropy(sigma))
+
     def final_metrics(self, objective: Any, theta: Tensor, sigma_star: float | None) -> dict[str, Any]:
+        """The ELBO's where J is −ELBO (``elbo_metrics``), and those of a learned σ."""
+        return {**self.elbo_metrics(objective, theta), **self.scale_metrics(theta, sigma_star)}
+
+    def elbo_metrics(self, objective: Any, theta: Tensor) -> dict[str, Any]:
+        """``final_elbo`` (exact, the mean over the live replicates), the best mean-field
+        ``optimal_elbo``, their gap, and ``log_evidence`` where the model has it."""
+        if not self.elbo(objective):
+            return {}
+        values = self.objective_values(objective, theta.double())
+        final = None if values is None or values.numel() == 0 else finite_or_none(-values.mean())
+        optimal = objective.optimal_elbo()
+        return {
+            "final_elbo": final,
+            "optimal_elbo": optimal,
+            "elbo_gap": None if final is None or optimal is None else optimal - final,
+            "log_evidence": objective.log_evidence(),
+        }
+
+    def scale_metrics(self, theta: Tensor, sigma_star: float | None) -> dict[str, Any]:
         """A learned σ at the end, over the live replicates and coordinates: its mean, 5% and 95%
         quantiles and RMS error against σ* (where σ* exists), beside σ*."""
         if not self.learned:

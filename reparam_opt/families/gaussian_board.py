@@ -37,9 +37,19 @@ SCALE_LAYOUT = {
 }
 
 
+#: Where J is −ELBO: the ELBO, exact, beside the logged loss's negative.
+ELBO_LAYOUT = {"elbo": {"ELBO: exact vs Monte Carlo": ["Multiline", ["elbo/value", "elbo/monte_carlo"]]}}
+
+
 def layout(learned: bool) -> dict[str, dict[str, list]]:
-    """The Gaussian page: θ with its RMS error, the loss, the gradient, and σ if it is learned."""
-    page = {"theta": theta_layout(rms_error=True), **LOSS_LAYOUT, "gradient": dict(GRADIENT_LAYOUT)}
+    """The Gaussian page: θ with its RMS error, the loss (and the ELBO where J is −ELBO), the
+    gradient, and σ if it is learned."""
+    page = {
+        "theta": theta_layout(rms_error=True),
+        **LOSS_LAYOUT,
+        **ELBO_LAYOUT,
+        "gradient": dict(GRADIENT_LAYOUT),
+    }
     return {**page, **SCALE_LAYOUT} if learned else page
 
 
@@ -64,6 +74,8 @@ def scalars(
         "grad/variance": None if variance is None else family.loc(variance).sum(-1).mean(-1),
         "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
     }
+    if family.elbo(objective):
+        rows["elbo/value"] = None if value is None else -value.mean(-1)
     if family.learned:
         rows.update(scale_scalars(family, run, mu, sigma, grad, variance))
     return rows

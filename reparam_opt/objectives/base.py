@@ -65,6 +65,9 @@ class Objective:
     #: Its typed schema, stored in the ConfigStore as ``<name>_schema`` for its YAML to extend.
     schema: ClassVar[type] = ObjectiveConfig
 
+    #: f is a model's negative log joint −log p(y, w), so that E_q f − H(q) is −ELBO.
+    negative_log_joint: ClassVar[bool] = False
+
     def __call__(self, x: Tensor) -> Tensor:
         """f at samples x [..., D]: [...]."""
         raise NotImplementedError
@@ -114,6 +117,14 @@ class Objective:
         self, score_variances: Tensor, mu: Tensor, sigma: Tensor | float, n: int
     ) -> Tensor | None:
         """n·Var of the leave-one-out estimate per coordinate, from the score function's variances."""
+        return None
+
+    def log_evidence(self) -> float | None:
+        """log p(y), for a model that has it in closed form."""
+        return None
+
+    def optimal_elbo(self) -> float | None:
+        """The best ELBO a diagonal Gaussian q reaches, where it is known."""
         return None
 
     def scale_term_variance(

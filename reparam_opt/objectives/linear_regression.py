@@ -66,6 +66,7 @@ class LinearRegression(Objective):
 
     name = "linear_regression"
     schema = LinearRegressionConfig
+    negative_log_joint = True
 
     def __init__(
         self,

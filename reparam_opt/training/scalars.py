@@ -61,11 +61,15 @@ class StepScalars:
     ) -> dict[str, Tensor | None]:
         """The scalars of each row: θ, gradient, variance [steps, live replicates, P]; values [steps].
         ``loss``: the sampled loss per replicate [steps, live replicates, 2] (``loss.py``)."""
-        return {
+        rows = {
             **theta_scalars(self.family.loc(theta), self.theta_star, replicate0, diverged),
             **self.family.scalars(self, theta, grad, variance),
             **loss_scalars(loss, self.loss_draws or self.n_samples),
         }
+        if "elbo/value" in rows:  # J is −ELBO: the loss's estimate is the ELBO's, negated
+            sampled = rows["loss/monte_carlo"]
+            rows["elbo/monte_carlo"] = None if sampled is None else -sampled
+        return rows
 
     def at_step(
         self,

@@ -96,7 +96,11 @@ def shell_path(path: Path) -> str:
 def one_line(summary: Mapping[str, Any], run_dir: Path | None = None) -> str:
     """The run's final result as one line of key=value pairs: status, the metrics that have a value
     (``line_value``), wall time, and last the directory the run wrote into, where it is given."""
-    extra = [k for k in ("final_objective", "final_theta_median", "final_sigma_mean") if k in summary]
+    extra = [
+        k
+        for k in ("final_objective", "final_theta_median", "final_sigma_mean", "final_elbo", "elbo_gap")
+        if k in summary
+    ]
     keys = ("status", *METRIC_KEYS, *extra, "wall_seconds")
     pairs = [(k, line_value(summary, k)) for k in keys]
     if run_dir is not None:

@@ -30,6 +30,7 @@ from reparam_opt.objectives import Objective
 from reparam_opt.training.chunks import chunk_bounds
 from reparam_opt.training.config import estimator_of
 from reparam_opt.training.known_keys import first_unknown_key
+from reparam_opt.training.validation import check_objective
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
 POINT_KEYS = ("n_samples", "theta", "sigma", "dim")
@@ -89,10 +90,9 @@ def check(cfg: DictConfig) -> None:
             raise ValueError(
                 f"bad value estimators.{key}={estimator.name}: the study is of the Gaussian family"
             )
-    objective = instantiate(cfg.objective)
+    objective = check_objective(cfg.objective)  # its own parameters, say k > 0 for cosine: one line
     if not GaussianFamily().takes(objective):
         raise ValueError(f"bad value objective={objective.name}: the study is of the Gaussian family")
-    objective.validate()  # its own parameters, say k > 0 for cosine: one line naming them
     if cfg.repetitions < 5:
         raise ValueError(f"repetitions={cfg.repetitions} is too few; the interval needs at least 5")
     if not 0 < cfg.confidence < 1:
