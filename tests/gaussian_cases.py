@@ -82,9 +82,15 @@ def others(values: torch.Tensor) -> torch.Tensor:
     return values.sum(-1, keepdim=True) - values
 
 
+#: The estimators of the whole J_λ, whose terms at their default λ = 0 are pathwise's (tests/test_stl.py
+#: holds them at λ = 1).
+PATHWISE_AT_NO_ENTROPY = ("trace_elbo", "stl")
+
+
 def reference_mu_variances(name: str, d: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Variance of one μ-term, per coordinate (REFERENCE: "Per-sample variances", "D dimensions",
     and "Learnable scale" for a diagonal scale)."""
+    name = "pathwise" if name in PATHWISE_AT_NO_ENTROPY else name
     s2, d2 = sigma.square(), d.square()
     if name == "pathwise":
         return 4.0 * s2
@@ -108,6 +114,7 @@ def reference_scale_variances(
     name: str, d: torch.Tensor, sigma: torch.Tensor, scale: str
 ) -> torch.Tensor | None:
     """Variance of each s-term: [1] for a shared s (σ equal), [D] per coordinate; None without a formula."""
+    name = "pathwise" if name in PATHWISE_AT_NO_ENTROPY else name
     s2, d2, dim = sigma.square(), d.square(), d.shape[-1]
     if name == "measure_valued":  # per coordinate 2dσM(1−U) + σ²M²(1−U²): E M² = 3, E M⁴ = 15
         per_coordinate = 4.0 * d2 * s2 + 4.0 * s2.square()  # E(1−U)² = 1/3, E(1−U²)² = 8/15

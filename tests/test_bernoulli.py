@@ -220,6 +220,7 @@ def test_relax_learns_a_control_variate_that_removes_most_of_the_variance() -> N
     assert state["parameters"]["w_in"].shape == (64, 1, 10)  # one network per replicate
 
 
+@pytest.mark.slow
 def test_learned_rebar_moves_eta_and_beats_eta_one() -> None:
     """REFERENCE: at θ = 0, η = 1 has variance 0.0226531, above REINFORCE's; learning η brings it
     down to about REINFORCE's (the best η gains at most 0.15%)."""

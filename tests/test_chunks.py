@@ -57,6 +57,7 @@ def test_a_run_is_the_same_whatever_the_chunk_size(case: str, make_cfg, tmp_path
         assert fingerprint(cfg, tmp_path / f"chunks_{size}") == whole  # every series, bit for bit
 
 
+@pytest.mark.slow
 def test_the_bernoulli_family_agrees_to_rounding(make_cfg, tmp_path: Path) -> None:
     """Its sigmoid and log round the last bit by code path, which a chunk's edges move."""
     overrides = ["family=bernoulli", "estimator=concrete", "replicates=40", "n_samples=3", "steps=100"]

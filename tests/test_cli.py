@@ -174,6 +174,8 @@ SCHEMAS = {
         "rebar": config.RebarEstimatorConfig,
         "relax": config.RelaxEstimatorConfig,
         "score_ema": config.MovingAverageEstimatorConfig,
+        "trace_elbo": config.WholeObjectiveEstimatorConfig,
+        "stl": config.WholeObjectiveEstimatorConfig,
     },
     "objective": {name: OBJECTIVES[name].schema for name in group_options("objective")},
     "optimizer": {"sgd": config.SGDConfig, "adam": config.AdamConfig},

@@ -83,6 +83,7 @@ def test_critical_step_is_where_the_gaussian_closure_loses_its_root(dim: int, n:
     assert discriminant(critical * 0.999) > 0 > discriminant(critical * 1.001)
 
 
+@pytest.mark.slow
 def test_exact_gradient_on_the_bare_objective_follows_the_harmonic_decay(make_cfg, tmp_path: Path) -> None:
     """s falls by 2Dησ² per step (shared s), so σ_t ≈ (σ₀⁻² + 4Dηt)^(−1/2) for a small step."""
     steps, lr, dim = 2000, 0.001, 3

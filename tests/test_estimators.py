@@ -115,6 +115,7 @@ def test_replicates_are_independent() -> None:
     assert abs(float(correlation)) < Z / math.sqrt(10000)
 
 
+@pytest.mark.slow
 def test_every_estimator_has_its_yaml_and_every_yaml_names_one(make_cfg) -> None:
     """A new estimator is a function, its ESTIMATORS entry and conf/estimator/<name>.yaml."""
     from reparam_opt.training.config import estimator_of

@@ -237,6 +237,7 @@ def test_every_replicate_diverging_leaves_no_nan(make_cfg, tmp_path: Path) -> No
     assert_all_logged_scalars_finite(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ["pathwise", "score"])
 def test_explicit_one_dimensional_fixed_scale_is_the_default_run(
     make_cfg, tmp_path: Path, estimator: str

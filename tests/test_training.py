@@ -90,6 +90,7 @@ def test_pathwise_stationary_mean_square_error(make_cfg, tmp_path: Path, n: int)
     )
 
 
+@pytest.mark.slow
 def test_same_seed_is_bit_identical_and_another_seed_differs(make_cfg, tmp_path: Path) -> None:
     def trajectory(seed: int, where: str) -> list[float]:
         train(make_cfg("estimator=score", f"seed={seed}", "steps=40"), tmp_path / where)

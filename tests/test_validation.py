@@ -103,7 +103,7 @@ ROWS = [  # (override, the line it must produce)
     (
         "objective=target",
         "bad value objective=target: it applies to family=bernoulli only; family=gaussian takes "
-        "objective=cosine, gaussian_bump, quadratic, shifted_square or square",
+        "objective=cosine, gaussian_bump, linear_regression, quadratic, shifted_square or square",
     ),
     (
         "family=bernoulli dim=3",
@@ -247,7 +247,7 @@ def test_known_keys_are_the_schemas_fields_each_once(make_cfg) -> None:
 #: The estimator group's options, as Hydra lists them (no schema among them).
 ESTIMATORS = ", ".join(
     ("concrete", "exact", "measure_valued", "pathwise", "rebar", "relax")
-    + ("score", "score_baseline", "score_ema", "straight_through")
+    + ("score", "score_baseline", "score_ema", "stl", "straight_through", "trace_elbo")
 )
 
 COMPOSITION_ROWS = [  # (overrides, the one line for Hydra's error)

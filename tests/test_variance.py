@@ -81,6 +81,7 @@ def test_per_sample_variance_matches_closed_form_against_theta(variance_cfg) -> 
         assert abs(row["per_sample_variance"] - expected * n) < Z * se * n
 
 
+@pytest.mark.slow
 def test_chunking_does_not_change_the_estimates(variance_cfg) -> None:
     overrides = ("+estimator@estimators.exact=exact", "repetitions=50", "sweep.points=[1,10,33]")
     whole = study(variance_cfg(*overrides, "chunk_elements=100000000"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from reparam_opt.estimators.closed_form import exact
 from reparam_opt.estimators.control_variates import rebar, relax
 from reparam_opt.estimators.relaxations import concrete, straight_through
-from reparam_opt.estimators.reparameterisation import pathwise
+from reparam_opt.estimators.reparameterisation import pathwise, stl, trace_elbo
 from reparam_opt.estimators.score_function import score, score_baseline, score_ema
 from reparam_opt.estimators.spec import Estimator, estimator, sample_variance_of_mean
 from reparam_opt.estimators.weak_derivative import measure_valued
@@ -40,7 +40,9 @@ __all__ = [
     "score",
     "score_baseline",
     "score_ema",
+    "stl",
     "straight_through",
+    "trace_elbo",
 ]
 
 #: The registry: every estimator by name, in the order tables and figures list them.
@@ -51,6 +53,8 @@ ESTIMATORS: dict[str, Estimator] = {
         score_baseline,
         score_ema,
         pathwise,
+        trace_elbo,
+        stl,
         measure_valued,
         exact,
         concrete,

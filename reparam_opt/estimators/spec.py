@@ -74,6 +74,9 @@ class Estimator:
     #: It keeps state across the steps of a run (say, a moving average), one entry per replicate,
     #: in the ``state`` dict the loop makes afresh for every run and passes to every call.
     stateful: bool = False
+    #: Its terms estimate the whole of J_λ, the entropy term's gradient included, so the loop adds
+    #: no exact entropy gradient to them (``estimator.entropy_weight`` gives it λ).
+    includes_entropy: bool = False
     #: It draws once per call, one row per replicate, so the terms of a block of rows are those
     #: rows of the whole batch's terms drawn from the same stream (``reparam_opt/training/chunks.py``).
     draws_once: bool = True

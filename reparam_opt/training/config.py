@@ -79,6 +79,13 @@ class MovingAverageEstimatorConfig(EstimatorConfig):
 
 
 @dataclass
+class WholeObjectiveEstimatorConfig(EstimatorConfig):
+    """An estimator of the whole J_λ (``trace_elbo``, ``stl``): the entropy's weight λ, the run's."""
+
+    entropy_weight: float = II("entropy_weight")
+
+
+@dataclass
 class OptimizerConfig:
     """A torch.optim class, partially applied: the training loop passes it the parameter θ."""
 
@@ -192,6 +199,7 @@ def register_configs() -> None:
     cs.store(name="moving_average_estimator_schema", node=MovingAverageEstimatorConfig)
     cs.store(name="rebar_estimator_schema", node=RebarEstimatorConfig)
     cs.store(name="relax_estimator_schema", node=RelaxEstimatorConfig)
+    cs.store(name="whole_objective_estimator_schema", node=WholeObjectiveEstimatorConfig)
     cs.store(name="family_schema", node=FamilyConfig)
     for family in FAMILIES.values():
         if family.schema is not FamilyConfig:

@@ -121,7 +121,8 @@ def loop(
     seeds the logged loss's own draws (``loss.loss_stream``).
     """
     theta, bounds = run.theta, run.chunk_bounds(n_samples)
-    entropy_grad = run.family.entropy_grad(theta.detach())
+    # The entropy term's exact gradient, unless the estimator's terms already hold it.
+    entropy_grad = None if run.estimator.includes_entropy else run.family.entropy_grad(theta.detach())
     state: dict = {}  # a stateful estimator's (say, a moving average per replicate), fresh per run
     fixed_q = None if run.family.learned else run.q()
     frozen_by_zero = zero_gradient_freezes(run.optimizer)
