@@ -130,7 +130,7 @@ def digest(rows: list[tuple]) -> str:
 
 #: Keys added to the config since the fixtures were taken, at the values that reproduce the
 #: runs they describe (issue 11: a one-dimensional Gaussian with a fixed σ and no entropy term;
-#: issue 12: the Gaussian family).
+#: issue 12: the Gaussian family; issue 22: the learning rate's schedule).
 ADDED_KEYS = {
     "dim": 1,
     "scale": "fixed",
@@ -139,6 +139,7 @@ ADDED_KEYS = {
     "variance_draws": 0,
     "max_batch_elements": 8_388_608,
     "compile": False,
+    "lr_schedule": "constant",
 }
 
 

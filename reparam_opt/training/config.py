@@ -37,6 +37,7 @@ from reparam_opt.training.bounds import (
     null_or_at_least,
     one_of,
 )
+from reparam_opt.training.schedule import SCHEDULES
 
 
 @dataclass
@@ -133,6 +134,8 @@ class TrainConfig:
     steps: int = field(default=200, metadata=bound(at_least(1)))
     replicates: int = field(default=256, metadata=bound(at_least(1)))
     lr: float = field(default=0.1, metadata=bound(POSITIVE))
+    #: constant, or quarter_cosine: lr · cos(π/2 · t/T) (reparam_opt/training/schedule.py).
+    lr_schedule: str = field(default="constant", metadata=bound(one_of(SCHEDULES)))
     #: null: about 1000 logged points per series.
     log_every: Optional[int] = field(default=None, metadata=bound(null_or_at_least(1)))
     #: null: every 10th logged step.

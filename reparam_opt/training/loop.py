@@ -153,6 +153,8 @@ def loop(
             if status is not None:
                 return status, step
             sgd_step(run.optimizer, theta, grad, survivors.mask, frozen_by_zero)
+            if run.schedule is not None:
+                run.schedule.step()
             progress.update()
     raise AssertionError("unreachable: the last step always ends the run")
 

@@ -18,6 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR
 
 from reparam_opt.estimators import Estimator
 from reparam_opt.families import Family, build
@@ -25,6 +26,7 @@ from reparam_opt.objectives import Objective, Optimum
 from reparam_opt.training.chunks import step_bounds
 from reparam_opt.training.config import estimator_of
 from reparam_opt.training.resources import Footprint, footprint
+from reparam_opt.training.schedule import scheduler
 from reparam_opt.training.validation import check_train_config
 
 
@@ -49,10 +51,12 @@ class Run:
     optimum: Optimum | None
     #: θ* as a [D] vector in θ's dtype and on its device, or None where the run has none.
     theta_star: Tensor | None
-    #: σ* where the family has one in closed form.
-    sigma_star: float | None
+    #: σ* where the family has one: a number, or a [D] vector in θ's dtype and on its device.
+    sigma_star: float | Tensor | None
     #: What the run will hold at once.
     footprint: Footprint
+    #: The learning rate's scheduler, stepped after each update; None for a constant rate.
+    schedule: LambdaLR | None = None
 
     def chunk_bounds(self, n_samples: int) -> list[int]:
         """Row boundaries of an n-sample step's chunks; [0, replicates] for a step made whole."""
@@ -87,9 +91,15 @@ def resolve(cfg: DictConfig) -> Run:
         step_of(estimate, bool(cfg.get("compile", False))),
         optimum,
         None if optimum is None else optimum.point(family.dim, dtype=theta.dtype, device=device),
-        family.sigma_star(objective),
+        as_like(family.sigma_star(objective), theta),
         footprint_of(cfg, family, estimator),
+        scheduler(cfg.get("lr_schedule", "constant"), optimizer, cfg.steps),
     )
+
+
+def as_like(value: float | Tensor | None, theta: Tensor) -> float | Tensor | None:
+    """A vector in θ's dtype and on its device; a number or None as it is."""
+    return value.to(theta) if isinstance(value, Tensor) else value
 
 
 def footprint_of(
