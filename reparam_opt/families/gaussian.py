@@ -23,9 +23,9 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.distributions import Normal
 
-from reparam_opt.families import gaussian_board
+from reparam_opt.families import gaussian_board, gaussian_metrics
 from reparam_opt.families.base import Family
-from reparam_opt.families.statistics import finite_or_none, quantiles
+from reparam_opt.objectives.base import Optimum
 
 #: The ``scale`` key's values.
 SCALES = ("fixed", "shared", "diagonal")
@@ -189,18 +189,34 @@ class GaussianFamily(Family):
         return grad
 
     def optimum(self, objective: Any, theta0: float) -> Any:
-        """The objective's θ* and J* at the fixed or starting σ, or None."""
-        return objective.optimum(theta0, self.sigma)
+        """θ* and J*: the best q's mean and E_q f there where the model has a best diagonal q
+        (``best_q``); else the objective's θ* and J* at the fixed or starting σ, or None."""
+        best = self.best_q(objective)
+        if best is None:
+            return objective.optimum(theta0, self.sigma)
+        mu, sigma = best
+        return Optimum(mu.clone(), float(objective.expectation(mu, sigma)))
 
-    def sigma_star(self, objective: Any) -> float | None:
-        """σ* of J_λ for a cost whose E[∂²f/∂x_i²] is 2 everywhere (a square, the correlated
-        quadratic): ∂J/∂s_i = 2σ² − λ = 0 gives σ*² = λ/2 (docs/maths.md).
+    def best_q(self, objective: Any) -> tuple[Tensor, Tensor] | None:
+        """The model's optimal (μ*, σ*) of J_λ where q's scale is learned per coordinate and the
+        entropy is weighted: a [D] σ* (``Objective.optimal_q``)."""
+        if self.scale != "diagonal" or self.entropy_weight <= 0:
+            return None
+        return objective.optimal_q(self.entropy_weight)
+
+    def sigma_star(self, objective: Any) -> float | Tensor | None:
+        """σ* of J_λ: the model's best diagonal q's σ [D] (``best_q``); or, for a cost whose
+        E[∂²f/∂x_i²] is 2 everywhere (a square, the correlated quadratic), ∂J/∂s_i = 2σ² − λ = 0
+        gives σ*² = λ/2 (docs/maths.md).
 
         Without a learned scale σ* is the fixed σ; with λ = 0, or another cost, there is no
         closed-form σ*.
         """
         if not self.learned:
             return self.sigma
+        best = self.best_q(objective)
+        if best is not None:
+            return best[1]
         if not objective.curvature_free() or self.entropy_weight == 0:
             return None
         return math.sqrt(self.entropy_weight / 2.0)
@@ -216,7 +232,7 @@ class GaussianFamily(Family):
         if sigma is None:
             return None
         value = float(objective.expectation(optimum.point(self.dim, dtype=torch.float64), sigma))
-        return value - self.entropy_weight * self.entropy(sigma)
+        return value - self.entropy_weight * float(self.entropy(sigma))
 
     def elbo(self, objective: Any) -> bool:
         """Whether J is −ELBO: f is a model's negative log joint and the entropy's weight is 1."""
@@ -230,39 +246,11 @@ class GaussianFamily(Family):
             return value
         return value - self.entropy_weight * torch.as_tensor(self.entropy(sigma))
 
-    def final_metrics(self, objective: Any, theta: Tensor, sigma_star: float | None) -> dict[str, Any]:
-        """The ELBO's where J is −ELBO (``elbo_metrics``), and those of a learned σ."""
-        return {**self.elbo_metrics(objective, theta), **self.scale_metrics(theta, sigma_star)}
-
-    def elbo_metrics(self, objective: Any, theta: Tensor) -> dict[str, Any]:
-        """``final_elbo`` (exact, the mean over the live replicates), the best mean-field
-        ``optimal_elbo``, their gap, and ``log_evidence`` where the model has it."""
-        if not self.elbo(objective):
-            return {}
-        values = self.objective_values(objective, theta.double())
-        final = None if values is None or values.numel() == 0 else finite_or_none(-values.mean())
-        optimal = objective.optimal_elbo()
-        return {
-            "final_elbo": final,
-            "optimal_elbo": optimal,
-            "elbo_gap": None if final is None or optimal is None else optimal - final,
-            "log_evidence": objective.log_evidence(),
-        }
-
-    def scale_metrics(self, theta: Tensor, sigma_star: float | None) -> dict[str, Any]:
-        """A learned σ at the end, over the live replicates and coordinates: its mean, 5% and 95%
-        quantiles and RMS error against σ* (where σ* exists), beside σ*."""
-        if not self.learned:
-            return {}
-        sigma = self.sigma_of(theta).flatten()
-        keys = ("final_sigma_mean", "final_sigma_q05", "final_sigma_q95")
-        if sigma.numel() == 0:
-            return {"sigma_star": sigma_star, **dict.fromkeys(keys)}
-        q05, q95 = quantiles(sigma)
-        stats = {"sigma_star": sigma_star, **dict(zip(keys, map(finite_or_none, (sigma.mean(), q05, q95))))}
-        if sigma_star is not None:
-            stats["final_sigma_rms_error"] = finite_or_none((sigma - sigma_star).square().mean().sqrt())
-        return stats
+    def final_metrics(
+        self, objective: Any, theta: Tensor, sigma_star: float | Tensor | None
+    ) -> dict[str, Any]:
+        """The ELBO's where J is −ELBO, and those of a learned σ (``gaussian_metrics``)."""
+        return gaussian_metrics.final_metrics(self, objective, theta, sigma_star)
 
     def sampled_loss(self, objective: Any, q: Gaussian, n_samples: int, generator: Any = None) -> Tensor:
         """f at n draws of q, less λH(q) where the entropy is weighted (J_λ = E_q[f] − λH)."""

@@ -38,7 +38,12 @@ SCALE_LAYOUT = {
 
 
 #: Where J is −ELBO: the ELBO, exact, beside the logged loss's negative.
-ELBO_LAYOUT = {"elbo": {"ELBO: exact vs Monte Carlo": ["Multiline", ["elbo/value", "elbo/monte_carlo"]]}}
+ELBO_LAYOUT = {
+    "elbo": {
+        "ELBO: exact vs Monte Carlo": ["Multiline", ["elbo/value", "elbo/monte_carlo"]],
+        "ELBO: mean and 5–95% band over replicates": ["Margin", ["elbo/value", "elbo/q05", "elbo/q95"]],
+    }
+}
 
 
 def layout(learned: bool) -> dict[str, dict[str, list]]:
@@ -75,10 +80,18 @@ def scalars(
         "grad/variance_analytic": None if analytic is None else (analytic / n).mean(-1),
     }
     if family.elbo(objective):
-        rows["elbo/value"] = None if value is None else -value.mean(-1)
+        rows.update(elbo_scalars(value))
     if family.learned:
         rows.update(scale_scalars(family, run, mu, sigma, grad, variance))
     return rows
+
+
+def elbo_scalars(value: Tensor | None) -> dict[str, Tensor | None]:
+    """The exact ELBO, −J, across the replicates: its mean and its 5% and 95% quantiles, [steps] each."""
+    if value is None:
+        return dict.fromkeys(("elbo/value", "elbo/q05", "elbo/q95"))
+    q05, q95 = quantiles(-value)
+    return {"elbo/value": -value.mean(-1), "elbo/q05": q05, "elbo/q95": q95}
 
 
 def scale_scalars(

@@ -119,6 +119,12 @@ class Objective:
         """n·Var of the leave-one-out estimate per coordinate, from the score function's variances."""
         return None
 
+    def optimal_q(self, entropy_weight: float) -> tuple[Tensor, Tensor] | None:
+        """(μ*, σ*), [D] each in float64: the diagonal Gaussian q that minimises J_λ = E_q f − λH(q)
+        for λ = ``entropy_weight`` > 0, for a model that has it (in closed form or by a
+        deterministic optimiser); None elsewhere, and for λ ≤ 0, where σ* → 0."""
+        return None
+
     def log_evidence(self) -> float | None:
         """log p(y), for a model that has it in closed form."""
         return None

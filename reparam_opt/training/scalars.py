@@ -46,7 +46,7 @@ class StepScalars:
     family: Family
     theta_star: Tensor | float | None
     n_samples: int
-    sigma_star: float | None = None
+    sigma_star: float | Tensor | None = None
     #: The logged loss's draws per replicate (``loss.draws_per_replicate``); 0: ``n_samples``.
     loss_draws: int = 0
 

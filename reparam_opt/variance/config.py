@@ -40,6 +40,13 @@ class VarianceConfig:
     n_samples: int = 1000
     #: D: μ has D coordinates, each at ``theta``; the study reports the variance per coordinate.
     dim: int = 1
+    #: Where q sits: ``point`` (μ = ``theta``, σ = ``sigma`` in every coordinate) or ``optimal``
+    #: (a model's best diagonal q at ``entropy_weight``).
+    q: str = "point"
+    #: ``diagonal``: q's scale is learned per coordinate, and the log-scale gradient is measured too.
+    scale: str = "fixed"
+    #: λ of J_λ = E_q f − λH(q): the estimators that handle the entropy (trace_elbo, stl) and q=optimal.
+    entropy_weight: float = 1.0
     repetitions: int = 100
     seed: int = 0
     #: Confidence level of the interval on each measured variance.

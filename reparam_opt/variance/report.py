@@ -37,10 +37,16 @@ COLUMNS = (
 )
 
 
+#: With a learned scale (``scale=diagonal``): the log-scale gradient's, per coordinate.
+SCALE_COLUMNS = ("scale_variance", "scale_ci_low", "scale_ci_high", "scale_closed_form", "scale_ratio")
+
+
 def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     """Measure, then write ``variance.csv``, ``variance.png`` and the TensorBoard figure into ``run_dir``."""
     rows = study(cfg)
     columns = COLUMNS if all(r["dim"] == 1 for r in rows) else (*COLUMNS[:6], "dim", *COLUMNS[6:])
+    if any("scale_variance" in r for r in rows):
+        columns = (*columns, *SCALE_COLUMNS)
     with open(run_dir / "variance.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
@@ -84,13 +90,20 @@ def table(rows: Sequence[dict[str, Any]], per_sample: bool, confidence: float) -
         "| closed form | ratio | vs pathwise |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    learned = any("scale_variance" in r for r in rows)
+    if learned:
+        lines[0] += f" log σ {what} | closed form |"
+        lines[1] += "---|---|"
     for r in rows:
         s = scale(r)
-        lines.append(
+        line = (
             f"| {r['estimator']} | {r['value']:g} | {r['mean']:.4g} | {r['variance'] * s:.3g} "
             f"| [{r['ci_low'] * s:.3g}, {r['ci_high'] * s:.3g}] | {fmt(r['closed_form'], s)} "
             f"| {fmt(r['ratio'])} | {fmt(r['vs_pathwise'])} |"
         )
+        if learned:
+            line += f" {fmt(r['scale_variance'], s)} | {fmt(r['scale_closed_form'], s)} |"
+        lines.append(line)
     return "\n".join(lines)
 
 

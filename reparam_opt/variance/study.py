@@ -15,63 +15,26 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from reparam_opt.estimators import Estimator
-from reparam_opt.families.gaussian import GaussianFamily, at_point
-from reparam_opt.objectives import Objective
+from reparam_opt.families.gaussian import GaussianFamily
 from reparam_opt.training.chunks import chunk_bounds
 from reparam_opt.training.config import estimator_of
 from reparam_opt.training.known_keys import first_unknown_key
 from reparam_opt.training.validation import check_objective
-
-#: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
-POINT_KEYS = ("n_samples", "theta", "sigma", "dim")
+from reparam_opt.variance.points import Point, check_q, point_at
 
 #: Sweep parameters whose values must be whole numbers >= 1.
 WHOLE_KEYS = ("n_samples", "dim")
 
 #: The ``dtype`` key's allowed values.
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-@dataclass(frozen=True)
-class Point:
-    """Where the gradient is estimated: θ (every coordinate of μ), σ, the sample size n, the cost and D."""
-
-    theta: float
-    sigma: float
-    n_samples: float
-    objective: Objective
-    dim: int = 1
-
-
-def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
-    """The study's base point with ``parameter`` set to ``value``."""
-    base = Point(
-        float(cfg.theta), float(cfg.sigma), int(cfg.n_samples), instantiate(cfg.objective), int(cfg.dim)
-    )
-    if parameter == "dim":
-        return replace(base, dim=int(value))
-    if parameter in POINT_KEYS:
-        return replace(base, **{parameter: value})
-    if parameter.startswith("objective.") and parameter.count(".") == 1:
-        key = parameter.split(".")[1]
-        if key not in cfg.objective:
-            raise ValueError(
-                f"sweep.parameter={parameter!r}: objective {cfg.objective._target_} has no key {key!r}"
-            )
-        return replace(base, objective=instantiate(cfg.objective, **{key: value}))
-    raise ValueError(
-        f"sweep.parameter={parameter!r} is not allowed; use one of {', '.join(POINT_KEYS)} or objective.<key>"
-    )
 
 
 def check(cfg: DictConfig) -> None:
@@ -127,13 +90,23 @@ def check(cfg: DictConfig) -> None:
             )
     for dim in cfg.sweep.points if cfg.sweep.parameter == "dim" else [cfg.dim]:
         objective.check_dim(int(dim))  # say, the correlated quadratic's ρ against D
+    if not (math.isfinite(cfg.entropy_weight) and cfg.entropy_weight >= 0):
+        raise ValueError(f"bad value entropy_weight={cfg.entropy_weight}: must be a finite number >= 0")
+    check_q(cfg, objective)
 
 
 def estimates(
-    estimator: Estimator, point: Point, repetitions: int, chunk_elements: int, device: str, dtype: torch.dtype
+    estimator: Estimator,
+    point: Point,
+    repetitions: int,
+    chunk_elements: int,
+    device: str,
+    dtype: torch.dtype,
+    options: dict[str, Any] | None = None,
 ) -> torch.Tensor:
-    """``repetitions`` independent n-sample estimates of ∇_μ, [repetitions, D], about ``chunk_elements``
-    terms at a time (a measure-valued term costs D of them: it moves one coordinate at a time).
+    """``repetitions`` independent n-sample estimates of ∇_μ (and ∇_s where the scale is learned),
+    [repetitions, P], about ``chunk_elements`` terms at a time (a measure-valued term costs D of
+    them: it moves one coordinate at a time).
 
     Each estimate is a mean of n terms drawn and computed in ``dtype``, and returned in float64.
     """
@@ -142,11 +115,18 @@ def estimates(
     bounds = chunk_bounds(repetitions, n * dim, max(1, chunk_elements // per_term))
     # One block for all the means: a small block per chunk, still alive when the next chunk's
     # temporaries are allocated, would split the freed heap so that it grows with every chunk.
-    means = torch.empty(repetitions, dim, dtype=dtype, device=device)
+    params = dim * (2 if point.learned == "diagonal" else 1)
+    means = torch.empty(repetitions, params, dtype=dtype, device=device)
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        q = at_point(stop - start, dim, point.theta, point.sigma, dtype=dtype, device=device)
-        means[start:stop] = estimator(point.objective, q, n).mean(-2).detach()
+        q = point.q(stop - start, dtype=dtype, device=device)
+        means[start:stop] = estimator(point.objective, q, n, **(options or {})).mean(-2).detach()
     return means.cpu().double()
+
+
+def options_of(node: DictConfig) -> dict[str, Any]:
+    """An estimator config's options (say, stl's ``entropy_weight``), resolved: its keys less
+    ``_target_`` and ``_partial_``."""
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
 
 
 def variance_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -186,16 +166,19 @@ def pooled_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def closed_form(estimator: Estimator, point: Point) -> float | None:
     """The closed-form variance of the n-sample estimate, per coordinate, or None without one."""
-    per_sample = estimator.closed_form_variance(
-        point.objective,
-        torch.full((point.dim,), point.theta, dtype=torch.float64),
-        point.sigma,
-        n_samples=int(point.n_samples),
-    )
+    mu, sigma = point.mu_sigma()
+    per_sample = estimator.closed_form_variance(point.objective, mu, sigma, n_samples=int(point.n_samples))
     if per_sample is None:
         return None
     per_sample = float(per_sample) if point.dim == 1 else float(per_sample) / point.dim
     return per_sample / point.n_samples
+
+
+def scale_closed_form(estimator: Estimator, point: Point) -> float | None:
+    """The log-scale gradient's closed-form variance of the n-sample estimate, per coordinate."""
+    mu, sigma = point.mu_sigma()
+    per_sample = estimator.closed_form_scale_variance(point.objective, mu, sigma, point.learned)
+    return None if per_sample is None else float(per_sample) / point.dim / point.n_samples
 
 
 def study(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -219,7 +202,9 @@ def measure(
     """Draw one point's estimates for one estimator and summarise them."""
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
     dtype = DTYPES[cfg.dtype]
-    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype).numpy()
+    options = options_of(cfg.estimators[key])
+    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype, options).numpy()
+    x, scale_rows = x[:, : point.dim], x[:, point.dim :]
     if point.dim == 1:
         x = x[:, 0]
         variance = float(np.var(x, ddof=1))
@@ -228,10 +213,11 @@ def measure(
         variance = float(np.var(x, axis=0, ddof=1).mean())
         low, high = pooled_interval(x, cfg.confidence)
     expected = closed_form(estimator, point)
-    # Every coordinate sits at θ, so each has coordinate 0's exact gradient.
-    exact = point.objective.gradient(torch.full((point.dim,), point.theta, dtype=torch.float64), point.sigma)
+    # At θ every coordinate has coordinate 0's exact gradient; elsewhere "mean" is over coordinates.
+    exact = point.objective.gradient(*point.mu_sigma())
+    exact = None if exact is None else exact[0] if point.loc is None else exact.mean()
     n = point.n_samples
-    return {
+    row = {
         "dim": point.dim,
         "estimator": key,
         "parameter": cfg.sweep.parameter,
@@ -240,7 +226,7 @@ def measure(
         "sigma": point.sigma,
         "n_samples": int(n),
         "mean": float(x.mean()),
-        "exact_gradient": None if exact is None else float(exact[0]),
+        "exact_gradient": None if exact is None else float(exact),
         "variance": variance,
         "ci_low": low,
         "ci_high": high,
@@ -248,6 +234,26 @@ def measure(
         "ratio": variance / expected if expected else None,
         "per_sample_variance": variance * n,
         "per_sample_closed_form": None if expected is None else expected * n,
+    }
+    return (
+        row
+        if scale_rows.shape[1] == 0
+        else {**row, **scale_row(estimator, point, scale_rows, cfg.confidence)}
+    )
+
+
+def scale_row(estimator: Estimator, point: Point, x: np.ndarray, confidence: float) -> dict[str, Any]:
+    """The log-scale gradient's measured variance per coordinate, with its pooled interval, beside
+    its closed form."""
+    variance = float(np.var(x, axis=0, ddof=1).mean())
+    low, high = pooled_interval(x, confidence)
+    expected = scale_closed_form(estimator, point)
+    return {
+        "scale_variance": variance,
+        "scale_ci_low": low,
+        "scale_ci_high": high,
+        "scale_closed_form": expected,
+        "scale_ratio": variance / expected if expected else None,
     }
 
 
