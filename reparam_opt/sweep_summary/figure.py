@@ -16,7 +16,9 @@ Panels, each over the steps, every series a median over a configuration's seeds:
   the log variance of one sample's estimate (RELAX Fig. 1) in place of the in-step variance,
   beside its closed form (dotted) where the estimator has one. The measured line breaks where
   every sample variance of a step was 0 (a leave-one-out baseline once b is almost always 0)
-  rather than joining the rare steps that saw both outcomes.
+  rather than joining the rare steps that saw both outcomes;
+- where J is −ELBO, the exact ELBO with the best mean-field ELBO, and its gap to it on a log axis
+  (``elbo_panel``).
 
 Every y axis is fitted to what did not diverge (``axis_limits``): a configuration that lost most of
 its replicates is drawn, but leaves the axis rather than flattening the others.
@@ -37,6 +39,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from reparam_opt.sweep_summary.axis_limits import LOG_VISIBLE, band_limits, left_out, log_limits
+from reparam_opt.sweep_summary.elbo_panel import PANELS as ELBO_PANELS
+from reparam_opt.sweep_summary.elbo_panel import elbo_panels
 from reparam_opt.sweep_summary.jobs import ConfigCurves
 
 FAMILIES = ("Oranges", "Blues", "Greys", "Greens", "Purples", "Reds")
@@ -79,6 +83,7 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
     ]
     if discrete and any("grad/log_variance" in c.series for c in configs):
         extra.insert(0, "grad/log_variance")
+    extra += elbo_panels(configs)
     panels = len(groups) + 1 + len(extra)
     columns = 2 if panels <= 4 else 3
     rows = math.ceil(panels / columns)
@@ -131,6 +136,8 @@ def comparison_figure(configs: Sequence[ConfigCurves], title: str) -> Figure:
             _sigma_panel(ax, configs, colour)
         elif tag == "grad/log_variance":
             _log_variance_panel(ax, configs, colour)
+        elif tag in ELBO_PANELS:
+            ELBO_PANELS[tag][0](ax, configs, colour)
         else:
             _line_panel(
                 ax,

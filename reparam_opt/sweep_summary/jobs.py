@@ -46,7 +46,14 @@ CURVE_TAGS = (
     "grad/log_variance",
     "grad/log_variance_analytic",
     "prob/mean",
+    "elbo/value",
+    "elbo/q05",
+    "elbo/q95",
 )
+#: Where J is −ELBO (a model's objective, λ = 1): the end-of-run ELBO metrics, each aggregated over
+#: the seeds; and the constants of the model, the best mean-field ELBO and log p(y) (may be null).
+ELBO_METRICS = ("final_elbo", "elbo_gap")
+ELBO_CONSTANTS = ("optimal_elbo", "log_evidence")
 
 #: A logged step (one with ``objective/mean``) that has no ln variance had every sample variance 0.
 LN_ZERO = "grad/log_variance"
@@ -67,6 +74,8 @@ class ConfigCurves:
     tolerance: float | None = None
     #: A learned σ's predicted path (σ* where J_λ has one, the harmonic decay on the bare J).
     sigma_prediction: tuple[np.ndarray, np.ndarray] | None = None
+    #: The best mean-field ELBO where J is −ELBO and the model has it (``optimal_elbo``), else None.
+    optimal_elbo: float | None = None
 
 
 @dataclass
@@ -188,6 +197,11 @@ def aggregate(group: ConfigGroup) -> dict[str, Any]:
         stats = metric_stats([j.summary.get("final_sigma_mean") for j in done], missing_is_never=False)
         row.update({f"final_sigma_mean_{stat}": value for stat, value in stats.items()})
         row["sigma_star"] = done[0].summary.get("sigma_star")
+    if any("final_elbo" in j.summary for j in done):  # J is −ELBO
+        for key in ELBO_METRICS:
+            stats = metric_stats([j.summary.get(key) for j in done], missing_is_never=False)
+            row.update({f"{key}_{stat}": value for stat, value in stats.items()})
+        row.update({key: model_constant(done, key) for key in ELBO_CONSTANTS})
     replicates = [j.summary.get("config", {}).get("replicates") for j in done]
     row["diverged_total"] = sum(int(j.summary["diverged"]) for j in done)
     row["replicates_total"] = sum(replicates) if all(isinstance(r, int) for r in replicates) else None
@@ -234,7 +248,15 @@ def curves(group: ConfigGroup, name: str, hue: str = "", shade: float = 1.0) -> 
         result.series[tag] = (steps, np.nanmedian(table, axis=0))
     if done and "scale/mean" in result.series:
         result.sigma_prediction = sigma_prediction(done[0].summary, result.series["scale/mean"][0])
+    result.optimal_elbo = model_constant(done, "optimal_elbo")
     return result
+
+
+def model_constant(jobs: list[Job], key: str) -> float | None:
+    """A constant of the model from the jobs' summaries (``optimal_elbo``, ``log_evidence``: the
+    seeds agree on it), or None where no job has one."""
+    values = [float(j.summary[key]) for j in jobs if j.summary.get(key) is not None]
+    return float(np.median(values)) if values else None
 
 
 def sigma_prediction(summary: dict[str, Any], steps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

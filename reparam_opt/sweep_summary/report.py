@@ -13,6 +13,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from reparam_opt.sweep_summary.figure import comparison_figure
 from reparam_opt.sweep_summary.jobs import (
+    ELBO_CONSTANTS,
+    ELBO_METRICS,
     ConfigCurves,
     ConfigGroup,
     aggregate,
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 #: TensorBoard run of the summary, inside the sweep directory.
 BOARD_DIR = "summary"
 #: Significant digits where three do not tell configurations apart: the toy's losses differ in the fifth.
-DIGITS = {"final_objective": 6}
+DIGITS = {"final_objective": 6, "final_elbo": 6}
 #: summary.md's metric columns, in this order: each where some configuration has a value for it, so
 #: a sweep of one family shows no column of the other's metrics (no θ*: no errors against it).
 TABLE_METRICS = (
@@ -45,6 +47,11 @@ TABLE_METRICS = (
 )
 #: A cell without a value, where the final line leaves the key out (``summary.line_value``).
 NO_VALUE = "–"
+#: What the ELBO columns mean, said where a sweep has them (J is −ELBO).
+ELBO_NOTE = (
+    " Final ELBO: the exact ELBO at the last step, the mean over the live replicates; in brackets "
+    "the best mean-field ELBO, a constant of the model; ELBO gap: best − final, in nats."
+)
 
 
 def cell(row: dict[str, Any], key: str, digits: int = 3) -> str:
@@ -67,7 +74,17 @@ def sigma_cell(row: dict[str, Any]) -> str:
     if "final_sigma_mean_median" not in row:
         return NO_VALUE
     star = row.get("sigma_star")
+    if isinstance(star, list):  # one σ* per coordinate: their mean, as final_sigma_mean is
+        star = sum(star) / len(star)
     return f"{cell(row, 'final_sigma_mean')} ({NO_VALUE if star is None else f'{star:.3g}'})"
+
+
+def elbo_cell(row: dict[str, Any]) -> str:
+    """The exact ELBO at the end (median over seeds) and the best mean-field ELBO, where J is −ELBO."""
+    if "final_elbo_median" not in row:
+        return NO_VALUE
+    best = row.get("optimal_elbo")
+    return f"{cell(row, 'final_elbo', DIGITS['final_elbo'])} ({NO_VALUE if best is None else f'{best:.6g}'})"
 
 
 def diverged_cell(row: dict[str, Any]) -> str:
@@ -83,12 +100,14 @@ def diverged_cell(row: dict[str, Any]) -> str:
 def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_dir: Path) -> str:
     """The human-readable summary: one row per configuration, then the failed jobs."""
     scale = any("final_sigma_mean_median" in row for row in rows)
+    elbo = any("final_elbo_median" in row for row in rows)
     metrics = [k for k in TABLE_METRICS if any(row.get(f"{k}_median") is not None for row in rows)]
     head = [
         "configuration",
         "seeds",
         *metrics,
         *(["final σ (σ*)"] if scale else []),
+        *(["final ELBO (best mean-field)", "ELBO gap (nats)"] if elbo else []),
         "diverged replicates",
         "failed jobs",
     ]
@@ -98,7 +117,8 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
         "One row per configuration (jobs differing only in `seed`); each metric is the median "
         f"over seeds with [min, max]. `{NEVER}`: the RMS error did not settle below the tolerance. "
         f"`{NO_VALUE}`: no value: the metric does not apply to the configuration (no θ*, or not the "
-        "Bernoulli family), no job of it finished, or no replicate was left to measure it.",
+        "Bernoulli family), no job of it finished, or no replicate was left to measure it."
+        + (ELBO_NOTE if elbo else ""),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -109,6 +129,7 @@ def markdown(rows: list[dict[str, Any]], failed: list[tuple[str, str]], sweep_di
             row["seeds"] or NO_VALUE,
             *(cell(row, k, DIGITS.get(k, 3)) for k in metrics),
             *([sigma_cell(row)] if scale else []),
+            *([elbo_cell(row), cell(row, "elbo_gap")] if elbo else []),
             diverged_cell(row),
             str(row["failed"]),
         ]
@@ -175,6 +196,11 @@ def write_report(sweep_dir: Path) -> list[tuple[str, str]]:
         *(
             [*(f"final_sigma_mean_{s}" for s in ("median", "min", "max")), "sigma_star"]
             if any("sigma_star" in row for row in rows)
+            else []
+        ),
+        *(
+            [*(f"{m}_{s}" for m in ELBO_METRICS for s in ("median", "min", "max")), *ELBO_CONSTANTS]
+            if any("optimal_elbo" in row for row in rows)
             else []
         ),
         "diverged_total",
