@@ -103,7 +103,8 @@ ROWS = [  # (override, the line it must produce)
     (
         "objective=target",
         "bad value objective=target: it applies to family=bernoulli only; family=gaussian takes "
-        "objective=cosine, gaussian_bump, linear_regression, quadratic, shifted_square or square",
+        "objective=cosine, gaussian_bump, linear_regression, logistic_regression, quadratic, "
+        "shifted_square or square",
     ),
     (
         "family=bernoulli dim=3",

@@ -23,24 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from reparam_opt.objectives.base import Objective, ObjectiveConfig, Optimum, as_tensor
-
-#: The datasets it may load from scikit-learn's bundled copies (no download), by their loaders in
-#: ``sklearn.datasets``, imported when a model is built: scikit-learn takes a second to import.
-DATASETS = {"diabetes": "load_diabetes"}
-
-
-def load(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """The dataset's features and target."""
-    from sklearn import datasets
-
-    return getattr(datasets, DATASETS[dataset])(return_X_y=True)
+from reparam_opt.objectives.base import ObjectiveConfig, Optimum, as_tensor
+from reparam_opt.objectives.data import DataModel
 
 
 @dataclass
@@ -55,18 +44,13 @@ class LinearRegressionConfig(ObjectiveConfig):
     batch_size: Optional[int] = None
 
 
-def design(features: np.ndarray) -> np.ndarray:
-    """Features standardised per column (population standard deviation) beside an intercept column."""
-    standard = (features - features.mean(0)) / features.std(0)
-    return np.hstack([standard, np.ones((len(standard), 1))])
-
-
-class LinearRegression(Objective):
+class LinearRegression(DataModel):
     """f(w) = −log p(y, w); the model sets D (features + 1)."""
 
     name = "linear_regression"
     schema = LinearRegressionConfig
-    negative_log_joint = True
+    datasets: ClassVar[dict[str, str]] = {"diabetes": "load_diabetes"}
+    scale_keys: ClassVar[tuple[str, ...]] = ("noise_scale", "prior_scale")
 
     def __init__(
         self,
@@ -75,54 +59,14 @@ class LinearRegression(Objective):
         prior_scale: float = 1.0,
         batch_size: int | None = None,
     ) -> None:
-        self.dataset, self.noise_scale, self.prior_scale = dataset, float(noise_scale), float(prior_scale)
-        self.batch_size = None if batch_size is None else int(batch_size)
-        self.validate_parameters()
-        features, target = load(dataset)
-        x = design(features)
-        y = (target - target.mean()) / target.std()
-        self.x64, self.y64 = torch.from_numpy(x), torch.from_numpy(y)
+        self.noise_scale, self.prior_scale = float(noise_scale), float(prior_scale)
+        target = self.read(dataset, batch_size)
+        self.y64 = torch.from_numpy((target - target.mean()) / target.std())
         s2, p2 = self.noise_scale**2, self.prior_scale**2
-        self.precision = self.x64.T @ self.x64 / s2 + torch.eye(x.shape[1], dtype=torch.float64) / p2
+        self.precision = self.x64.T @ self.x64 / s2 + torch.eye(self.dim, dtype=torch.float64) / p2
         self.w_star = torch.linalg.solve(self.precision, self.x64.T @ self.y64 / s2)
         self.constant = float(self.log_joint_negative(self.w_star))
         self.theta_star = None  # θ* is a vector: ``optimum``
-        self._cast: dict[tuple, tuple[Tensor, Tensor]] = {}
-
-    @property
-    def size(self) -> int:
-        """N, the data points."""
-        return self.x64.shape[0]
-
-    @property
-    def dim(self) -> int:
-        """D, the weights: the features and the intercept."""
-        return self.x64.shape[1]
-
-    def validate_parameters(self) -> None:
-        """The dataset and the scales, before the data are loaded; the batch size needs N."""
-        if self.dataset not in DATASETS:
-            raise ValueError(
-                f"bad value objective.dataset={self.dataset}: must be one of {', '.join(DATASETS)}"
-            )
-        for key in ("noise_scale", "prior_scale"):
-            value = getattr(self, key)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"bad value objective.{key}={value}: must be a finite number > 0")
-
-    def validate(self) -> None:
-        if self.batch_size is not None and not 1 <= self.batch_size <= self.size:
-            raise ValueError(
-                f"bad value objective.batch_size={self.batch_size}: must be null (all data) or an "
-                f"integer from 1 to {self.size}, the data points of {self.dataset}"
-            )
-
-    def check_dim(self, dim: int) -> None:
-        if dim != self.dim:
-            raise ValueError(
-                f"bad value dim={dim}: objective={self.name} on {self.dataset} has {self.dim} weights "
-                f"({self.dim - 1} features and the intercept); leave dim at {self.dim}"
-            )
 
     def log_joint_negative(self, w: Tensor) -> Tensor:
         """−log p(y, w) on all the data, in float64, for w [..., D]."""
@@ -132,20 +76,9 @@ class LinearRegression(Objective):
         prior = 0.5 * w.square().sum(-1) / p**2 + self.dim * math.log(p * math.sqrt(2 * math.pi))
         return likelihood + prior
 
-    def data(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        """X and y in ``like``'s dtype and on its device, made once each."""
-        key = (like.dtype, like.device)
-        if key not in self._cast:
-            self._cast[key] = (self.x64.to(like.device, like.dtype), self.y64.to(like.device, like.dtype))
-        return self._cast[key]
-
     def __call__(self, w: Tensor) -> Tensor:
         """−log p(y, w) at w [..., D]: [...]; on a fresh minibatch, scaled by N/B, with ``batch_size``."""
-        x, y = self.data(w)
-        scale = 1.0
-        if self.batch_size is not None and self.batch_size < self.size:
-            rows = torch.randperm(self.size, device=w.device)[: self.batch_size]
-            x, y, scale = x[rows], y[rows], self.size / self.batch_size
+        x, y, scale = self.minibatch(w)
         s, p = self.noise_scale, self.prior_scale
         residual = y - w @ x.T
         likelihood = residual.square().sum(-1) * (0.5 * scale / s**2)
@@ -238,3 +171,9 @@ class LinearRegression(Objective):
         """The best mean-field ELBO: log p(y) − KL, KL = ½(Σ_j log Λ_jj − log det Λ)."""
         kl = 0.5 * (self.precision.diagonal().log().sum() - torch.logdet(self.precision))
         return self.log_evidence() - float(kl)
+
+    def optimal_q(self, entropy_weight: float) -> tuple[Tensor, Tensor] | None:
+        """μ* = w*, σ*_j = √(λ/Λ_jj): ∂J_λ/∂s_j = Λ_jj σ_j² − λ = 0, whatever μ (docs/maths.md)."""
+        if entropy_weight <= 0:
+            return None
+        return self.w_star.clone(), (entropy_weight / self.precision.diagonal()).sqrt()
