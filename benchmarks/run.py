@@ -3,22 +3,24 @@
 B1 large batch, B2 small step, B3 the variance study against the seed's method, B4 sweep
 throughput, and the peak memory of the default run and of a large variance study
 (docs/performance.md); ``device``: B1 at several sizes and the small step on ``--device``
-(``benchmarks/device.py``; ``--only device --device cuda`` on a GPU). Timings are medians over
-``--repeats`` alternated repeats, with the min–max in brackets; torch uses its default number of
-threads unless ``--threads`` is given (B1–B3). Like ``train.py`` and the variance app, this entry
-point sets glibc's heap thresholds (``runtime.keep_freed_memory``) before B1–B3, unless
-``--heap default`` keeps glibc's defaults.
+(``benchmarks/device.py``; ``--only device --device cuda`` on a GPU); ``pyro``: a training step
+per replicate against Pyro's SVI step (``benchmarks/pyro_peer.py``; skipped without pyro-ppl).
+Timings are medians over ``--repeats`` alternated repeats, with the min–max in brackets; torch uses
+its default number of threads unless ``--threads`` is given (B1–B3, pyro). Like ``train.py`` and
+the variance app, this entry point sets glibc's heap thresholds (``runtime.keep_freed_memory``)
+before B1–B3, unless ``--heap default`` keeps glibc's defaults.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
 
 import torch
 
-from benchmarks import device, loops, memory, sweeps, variance
+from benchmarks import device, loops, memory, pyro_peer, sweeps, variance
 from benchmarks.timing import spread
 from reparam_opt.training.cli import LineParser
 from reparam_opt.training.runtime import keep_freed_memory, use_threads
@@ -88,11 +90,34 @@ def mem() -> None:
     )
 
 
+def pyro(repeats: int) -> None:
+    if importlib.util.find_spec("pyro") is None:
+        print("pyro: skipped, pyro-ppl is not installed (pip install -r requirements-test.txt)")
+        return
+    import pyro as pyro_ppl
+
+    f = pyro_peer.compare(repeats)
+    r = f.replicates
+    print(
+        f"pyro {pyro_ppl.__version__}, logistic regression D = 31, N = 569, one sample, Adam; "
+        f"replicate-steps per s: ours at {r} replicates {spread(f.per_second('ours'))}, "
+        f"Pyro SVI {spread(f.per_second('pyro'))}, plain torch at {r} {spread(f.per_second('floor'))}, "
+        f"plain torch at 1 {spread(f.per_second('single'))}"
+    )
+    print(f"P1 ours / Pyro replicate-steps per s: {spread(f.over_pyro())}  (target ≥ 100)")
+    print(
+        f"P2 ours / plain torch µs per step at {r} replicates: {spread(f.over_floor())}  (target ≤ 3; "
+        f"ours {spread(f.ours, 1e6)} µs, plain {spread(f.floor, 1e6)} µs)"
+    )
+
+
 def main() -> None:
     parser = LineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
     parser.add_argument(
-        "--only", default="B1,B2,B3,B4,memory", help="comma-separated subset of B1,B2,B3,B4,memory,device"
+        "--only",
+        default="B1,B2,B3,B4,memory",
+        help="comma-separated subset of B1,B2,B3,B4,memory,device,pyro",
     )
     parser.add_argument("--device", default="cpu", help="where `device` runs: cpu, cuda or cuda:<index>")
     parser.add_argument(
@@ -104,7 +129,9 @@ def main() -> None:
     parser.add_argument(
         "--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)"
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for B1, B2 and B3")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads for B1, B2, B3 and pyro"
+    )
     parser.add_argument(
         "--heap",
         choices=("keep", "default"),
@@ -119,11 +146,11 @@ def main() -> None:
     use_threads(args.threads)
     kept = args.heap == "keep" and keep_freed_memory()
     chosen = {name.strip() for name in args.only.split(",")}
-    unknown = chosen - {"B1", "B2", "B3", "B4", "memory", "device"}
+    unknown = chosen - {"B1", "B2", "B3", "B4", "memory", "device", "pyro"}
     if unknown:
         sys.exit(
             f"bad value --only={args.only}: {', '.join(sorted(unknown))} unknown; "
-            "choose from B1,B2,B3,B4,memory,device"
+            "choose from B1,B2,B3,B4,memory,device,pyro"
         )
     sizes = parse_sizes(args.sizes)
     if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
@@ -140,6 +167,8 @@ def main() -> None:
         compiled = (False, True) if args.compile else (False,)
         for line in device.report(args.device, args.repeats, sizes, compiled=compiled):
             print(line)
+    if "pyro" in chosen:
+        pyro(args.repeats)
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:

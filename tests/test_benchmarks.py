@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
+import torch
 
 from benchmarks import device
 
@@ -21,3 +23,24 @@ def test_the_device_report_has_every_figure() -> None:
         assert ratio > 0 and "first run" in line  # measured; how fast is for the benchmark to say
     small = re.match(r"B2 cpu small step 1x1: (\S+) \((\S+)–(\S+)\) µs per step$", lines[-1])
     assert small and 0 < float(small[2]) <= float(small[1]) <= float(small[3])  # 1.15e+03 on a slow machine
+
+
+@pytest.mark.slow
+def test_the_pyro_benchmark_times_every_side() -> None:
+    """Issue 22: ours, Pyro's SVI step and the plain-torch floor at 256 and at 1 replicate, timed at
+    tiny sizes; positive, finite figures (how fast is for the benchmark to say)."""
+    pytest.importorskip("pyro")
+    from benchmarks import pyro_peer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the benchmark runs; two threads of a busy 2-core machine are slower
+    try:
+        # ours is the difference of two runs: 200 steps more, so that it stands well clear of their noise
+        f = pyro_peer.compare(1, replicates=4, steps_short=2, steps_long=202, pyro_steps=3, plain_steps=3)
+    finally:
+        torch.set_num_threads(threads)
+    assert f.replicates == 4
+    for side in ("ours", "pyro", "floor", "single"):
+        assert len(getattr(f, side)) == 1
+        assert all(v > 0 and math.isfinite(v) for v in f.per_second(side))
+    assert all(v > 0 and math.isfinite(v) for v in f.over_pyro() + f.over_floor())
