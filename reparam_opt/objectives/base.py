@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -71,6 +72,12 @@ class Objective:
     def __call__(self, x: Tensor) -> Tensor:
         """f at samples x [..., D]: [...]."""
         raise NotImplementedError
+
+    def one_batch(self) -> AbstractContextManager:
+        """A context within which every evaluation of f sees the same data: one minibatch per step
+        for a model that draws them (``data.py``), so that an estimator evaluating f more than once
+        (measure-valued's coupled pairs) differences f on one batch; nothing to hold elsewhere."""
+        return nullcontext()
 
     def validate(self) -> None:
         """Raise ValueError, one line naming the key, the value and what is allowed, for a bad parameter."""

@@ -15,6 +15,8 @@ in the batch with probability B/N) and the gradient becomes doubly stochastic.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
@@ -64,6 +66,7 @@ class DataModel(Objective):
         features, target = load(self.datasets[dataset])
         self.x64 = torch.from_numpy(design(features))
         self._cast: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._holding, self._held = False, None  # one_batch's minibatch: Tensor | None
         return target
 
     @property
@@ -114,5 +117,22 @@ class DataModel(Objective):
         x, y = self.data(like)
         if self.batch_size is None or self.batch_size >= self.size:
             return x, y, 1.0
-        rows = torch.randperm(self.size, device=like.device)[: self.batch_size]
+        rows = self._held if self._held is not None else self.draw_rows(like.device)
         return x[rows], y[rows], self.size / self.batch_size
+
+    def draw_rows(self, device: torch.device) -> Tensor:
+        """B rows without replacement; inside ``one_batch``, held for the rest of it."""
+        rows = torch.randperm(self.size, device=device)[: self.batch_size]
+        if self._holding:
+            self._held = rows
+        return rows
+
+    @contextmanager
+    def one_batch(self) -> Iterator[None]:
+        """One minibatch for every evaluation of f inside: drawn at the first (so that the random
+        stream is consumed as without the context), dropped at the end."""
+        self._holding, self._held = True, None
+        try:
+            yield
+        finally:
+            self._holding, self._held = False, None

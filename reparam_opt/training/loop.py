@@ -169,10 +169,11 @@ def estimate_step(
 ) -> StepEstimate:
     """The step's estimate of ∇E_q[f] per replicate: whole, or a chunk of rows at a time, keeping
     what the recorder ``wants`` of the terms (the in-step variance, the histogram's subsample)."""
-    if len(bounds) == 2:
-        terms, mean = run.step(run.objective, q, n_samples, state)
-        return StepEstimate(run.estimator.variance_of_mean, mean, terms)
-    return in_chunks(run, q, n_samples, state, bounds, run.estimator.variance_of_mean, wants())
+    with run.objective.one_batch():  # a model's minibatch: one per step
+        if len(bounds) == 2:
+            terms, mean = run.step(run.objective, q, n_samples, state)
+            return StepEstimate(run.estimator.variance_of_mean, mean, terms)
+        return in_chunks(run, q, n_samples, state, bounds, run.estimator.variance_of_mean, wants())
 
 
 def in_chunks(

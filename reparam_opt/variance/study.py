@@ -119,7 +119,8 @@ def estimates(
     means = torch.empty(repetitions, params, dtype=dtype, device=device)
     for start, stop in zip(bounds[:-1], bounds[1:]):
         q = point.q(stop - start, dtype=dtype, device=device)
-        means[start:stop] = estimator(point.objective, q, n, **(options or {})).mean(-2).detach()
+        with point.objective.one_batch():  # a model's minibatch: one per chunk, as per step in a run
+            means[start:stop] = estimator(point.objective, q, n, **(options or {})).mean(-2).detach()
     return means.cpu().double()
 
 
