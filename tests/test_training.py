@@ -42,6 +42,7 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
         "steps",
         "replicates",
         "lr",
+        "lr_schedule",
         "log_every",
         "histogram_every",
         "tolerance",
