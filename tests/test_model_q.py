@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from reparam_opt.estimators import ESTIMATORS
 from reparam_opt.families import build
+from reparam_opt.families.gaussian import Gaussian
 from reparam_opt.objectives.linear_regression import LinearRegression
 from reparam_opt.training import train
 from reparam_opt.variance.config import register_variance_configs
@@ -102,6 +104,7 @@ def test_the_study_at_the_best_q_meets_the_closed_forms() -> None:
         se = (row["scale_ci_high"] - row["scale_ci_low"]) / (2 * 1.96)
         assert abs(row["scale_variance"] - expected) < Z * se, (name, row["scale_variance"], expected, se)
     assert rows["stl"]["variance"] < 0.7 * rows["pathwise"]["variance"]
+    assert rows["pathwise"]["scale_closed_form"] == pytest.approx(float((2 + off).mean()), rel=1e-9)
     assert rows["score"]["variance"] > 100 * rows["pathwise"]["variance"]
 
 
@@ -126,3 +129,23 @@ def test_the_default_point_is_unchanged_by_the_new_keys() -> None:
     assert all("scale_variance" not in row for row in rows)
     assert rows[0]["exact_gradient"] == pytest.approx(2 * 2.0)  # f = x² at θ = 2
     assert math.isfinite(rows[0]["variance"]) and np.isfinite(rows[1]["variance"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learned", ["diagonal", "shared"])
+def test_pathwise_log_scale_variance_meets_monte_carlo(learned: str) -> None:
+    """Off the optimum, with σ different per coordinate: the summed variance of pathwise's s-terms,
+    Σ_j Var g_j (diagonal) or Var Σ_j g_j (shared), within 4 standard errors of 2·10⁵ draws (the
+    standard error of a mean of per-draw squared deviations)."""
+    model = LinearRegression()
+    mu, sigma = model.optimal_q(1.0)
+    mu = mu + 0.05
+    sigma = sigma * torch.linspace(0.5, 1.5, 11, dtype=torch.float64)
+    scale = sigma if learned == "diagonal" else sigma[:1]
+    torch.manual_seed(0)
+    q = Gaussian(mu.expand(1, 11).clone(), scale.expand(1, len(scale)).clone(), learned)
+    terms = ESTIMATORS["pathwise"](model, q, 200_000)[0][:, 11:]
+    squares = (terms - terms.mean(0)).square().sum(-1)
+    se = float(squares.std() / math.sqrt(len(squares)))
+    expected = float(model.scale_term_variance("pathwise", mu, scale, learned))
+    assert abs(float(squares.mean()) - expected) < Z * se, (float(squares.mean()), expected, se)

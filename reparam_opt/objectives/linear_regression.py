@@ -156,6 +156,25 @@ class LinearRegression(DataModel):
             "score": score,
         }
 
+    def scale_term_variance(
+        self, name: str, mu: Tensor, sigma: Tensor | float, learned: str
+    ) -> Tensor | None:
+        """Pathwise's s-terms, summed over scale coordinates: with A = Λ/2, b = SAd and B = SAS the
+        s_j-term is 2ε_j(b_j + (Bε)_j), so diagonal 4‖b‖² + 4Σ_j B_jj² + 4 tr B², shared
+        4‖b‖² + 8 tr B² (docs/maths.md). None for other estimators and on minibatches."""
+        minibatch = self.batch_size is not None and self.batch_size < self.size
+        if name != "pathwise" or learned == "fixed" or minibatch:
+            return None
+        precision, d, s2 = self._parts(mu, sigma)
+        sigma_ = s2.sqrt()
+        b = sigma_ * (d @ precision) / 2
+        big_b = sigma_.unsqueeze(-1) * precision * sigma_.unsqueeze(-2) / 2
+        tr_b2 = big_b.square().sum((-2, -1))
+        total = 4 * b.square().sum(-1) + 4 * tr_b2
+        if learned == "shared":
+            return total + 4 * tr_b2
+        return total + 4 * big_b.diagonal(dim1=-2, dim2=-1).square().sum(-1)
+
     def log_evidence(self) -> float:
         """log p(y) = log N(y; 0, s²I + p²XXᵀ)."""
         x, y = self.x64, self.y64
