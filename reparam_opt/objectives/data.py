@@ -7,9 +7,11 @@ sets D (features + 1). The models differ only in their likelihood and target, so
 lives here: loading the data, refusing a bad dataset, scale or batch size in one line naming the
 key, the data cast once per dtype and device, and the minibatch.
 
-With ``batch_size`` B < N, each evaluation of f takes a fresh minibatch of B rows, drawn without
-replacement from the run's stream, and scales its likelihood by N/B: f stays unbiased (each row is
-in the batch with probability B/N) and the gradient becomes doubly stochastic.
+With ``batch_size`` B < N, f takes a minibatch of B rows, drawn without replacement from the run's
+stream, and scales its likelihood by N/B: f stays unbiased (each row is in the batch with
+probability B/N) and the gradient becomes doubly stochastic. Inside ``one_batch`` (a training
+step) every evaluation of f sees the same batch, so that differences of f between two points keep
+their coupling; outside it each evaluation draws its own.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ general A (docs/maths.md, "Bayesian linear regression"): E_q f = ½dᵀΛd + ½�
 d = μ − w*, ∇_μ = Λd, ∂/∂s_j = Λ_jj σ_j². The model is conjugate, so the log evidence log p(y)
 and the best mean-field ELBO (log p(y) − ½(Σ_j log Λ_jj − log det Λ)) are closed forms too.
 
-With ``batch_size`` B < N, each evaluation of f takes a fresh minibatch of B rows, drawn without
+With ``batch_size`` B < N, f takes a minibatch of B rows (one per step, ``data.py``), drawn without
 replacement from the run's stream, and scales its likelihood by N/B: f stays unbiased, the
 gradient becomes doubly stochastic, and the per-sample variances are no longer the closed forms
 (they are then not reported).
@@ -77,7 +77,7 @@ class LinearRegression(DataModel):
         return likelihood + prior
 
     def __call__(self, w: Tensor) -> Tensor:
-        """−log p(y, w) at w [..., D]: [...]; on a fresh minibatch, scaled by N/B, with ``batch_size``."""
+        """−log p(y, w) at w [..., D]: [...]; on a minibatch, scaled by N/B, with ``batch_size``."""
         x, y, scale = self.minibatch(w)
         s, p = self.noise_scale, self.prior_scale
         residual = y - w @ x.T

@@ -139,7 +139,7 @@ class LogisticRegression(DataModel):
         self._q: dict[float, tuple[Tensor, Tensor]] = {}
 
     def __call__(self, w: Tensor) -> Tensor:
-        """−log p(y, w) at w [..., D]: [...]; on a fresh minibatch, scaled by N/B, with ``batch_size``."""
+        """−log p(y, w) at w [..., D]: [...]; on a minibatch, scaled by N/B, with ``batch_size``."""
         x, y, scale = self.minibatch(w)
         a = w @ x.T
         likelihood = (softplus(a) - y * a).sum(-1) * scale
