@@ -289,17 +289,3 @@ def test_exact_reaches_the_best_mean_field_elbo(make_cfg, tmp_path: Path, model)
     assert summary["optimal_elbo"] == pytest.approx(model.optimal_elbo(), rel=1e-12)
     assert summary["log_evidence"] is None
     assert abs(summary["elbo_gap"]) < 1e-3
-
-
-def test_one_batch_holds_the_minibatch_for_every_evaluation_inside() -> None:
-    """A step's evaluations of f share one minibatch (measure-valued differences f on one batch);
-    outside ``one_batch`` each evaluation draws its own."""
-    model = LogisticRegression(batch_size=32)
-    w = torch.zeros(4, 31, dtype=torch.float64) + 0.1 * torch.arange(31, dtype=torch.float64)
-    torch.manual_seed(0)
-    with model.one_batch():
-        first, second = model(w), model(w)
-    assert torch.equal(first, second)
-    torch.manual_seed(0)
-    assert torch.equal(model(w), first)  # drawn at the first evaluation: the same stream as without
-    assert not torch.equal(model(w), first)
