@@ -140,6 +140,8 @@ ADDED_KEYS = {
     "max_batch_elements": 8_388_608,
     "compile": False,
     "lr_schedule": "constant",
+    "draws": {"_target_": "reparam_opt.families.draws.IID"},
+    "control_variate": {"_target_": "reparam_opt.estimators.reduction.NoControl"},
 }
 
 

@@ -30,7 +30,7 @@ from reparam_opt.estimators.spec import Estimator, no_closed_form
 def gaussian_pathwise(cost, q, n_samples: int) -> Tensor:
     """∇ f(μ + σε) per sample, differentiated by autograd, never a hand-written f'."""
     leaves, normal = sampling.per_sample_leaves(q, n_samples)
-    x = normal.rsample()
+    x = q.draws.rsample(normal, normal.batch_shape)
     f = cost(x)
     grads = torch.autograd.grad(f, leaves, grad_outputs=f.new_ones(()).expand_as(f))
     return grads[0] if len(grads) == 1 else torch.cat(grads, dim=-1)
@@ -39,7 +39,7 @@ def gaussian_pathwise(cost, q, n_samples: int) -> Tensor:
 def whole_objective(cost, q, n_samples: int, entropy_weight: float, stick: bool) -> Tensor:
     """∇ [f(x) + λ log q(x)] per sample, x = μ + σε; with ``stick``, q's parameters fixed in log q."""
     leaves, normal = sampling.per_sample_leaves(q, n_samples)
-    x = normal.rsample()
+    x = q.draws.rsample(normal, normal.batch_shape)
     density = normal if not stick else Normal(normal.loc.detach(), normal.scale.detach(), validate_args=False)
     total = cost(x) + entropy_weight * density.log_prob(x).sum(-1)
     grads = torch.autograd.grad(total, leaves, grad_outputs=total.new_ones(()).expand_as(total))

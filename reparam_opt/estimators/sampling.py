@@ -41,7 +41,7 @@ def draws_and_log_density(q, n_samples: int) -> tuple[list[Tensor], Tensor]:
     """
     normal = q.normal()
     with torch.no_grad():  # x is drawn, not differentiated; μ + σε is sample()'s law at half its cost
-        x = normal.expand(q.sample_shape(n_samples)).rsample()
+        x = q.draws.rsample(normal, q.sample_shape(n_samples))
     x.requires_grad_(True)
     if q.learned == "fixed":
         return [x], normal.log_prob(x)

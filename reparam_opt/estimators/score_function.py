@@ -100,7 +100,12 @@ def leave_one_out_variance_of_mean(terms: Tensor, mean: Tensor | None = None) ->
     return s_over_n + (terms.mean(-2).square() - s_over_n) / ((n - 1) ** 2 + 1)
 
 
-score = Estimator("score", {"gaussian": gaussian_score, "bernoulli": bernoulli_score}, f_evals_per_sample=1)
+score = Estimator(
+    "score",
+    {"gaussian": gaussian_score, "bernoulli": bernoulli_score},
+    f_evals_per_sample=1,
+    takes_baseline=True,
+)
 
 score_baseline = Estimator(
     "score_baseline",

@@ -77,6 +77,13 @@ class Estimator:
     #: Its terms estimate the whole of J_λ, the entropy term's gradient included, so the loop adds
     #: no exact entropy gradient to them (``estimator.entropy_weight`` gives it λ).
     includes_entropy: bool = False
+    #: Its terms change when a constant is added to f (it has no baseline of its own): what a
+    #: moving-average baseline needs (``control_variate=moving_average``).
+    takes_baseline: bool = False
+    #: Samples it draws per step beyond the n it averages (a control variate's coefficient's).
+    extra_samples: int = 0
+    #: Evaluations of f per step beyond those of its samples (the delta method's f at μ).
+    extra_f_evals: int = 0
     #: It draws once per call, one row per replicate, so the terms of a block of rows are those
     #: rows of the whole batch's terms drawn from the same stream (``reparam_opt/training/chunks.py``).
     draws_once: bool = True
@@ -118,9 +125,10 @@ class Estimator:
 
     def f_evals_per_step(self, n_samples: int, dim: int = 1, learned_scale: bool = False) -> int:
         """Evaluations of f per replicate per step."""
+        samples = n_samples + self.extra_samples
         if not self.per_coordinate:
-            return self.f_evals_per_sample * n_samples
-        return self.f_evals_per_sample * n_samples * dim * (2 if learned_scale else 1)
+            return self.f_evals_per_sample * samples + self.extra_f_evals
+        return self.f_evals_per_sample * samples * dim * (2 if learned_scale else 1) + self.extra_f_evals
 
 
 def estimator(**spec) -> Callable[[TermsFn], Estimator]:

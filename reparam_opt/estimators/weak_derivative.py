@@ -33,9 +33,8 @@ def gaussian_measure_valued(cost, q, n_samples: int) -> Tensor:
     shape = q.sample_shape(n_samples)
     like = dict(dtype=mu.dtype, device=mu.device)
     rayleigh = Weibull(torch.tensor(math.sqrt(2.0), **like), torch.tensor(2.0, **like))
-    w = rayleigh.sample(shape)
     with torch.no_grad():
-        base = mu.expand(shape) if q.dim == 1 else q.normal().expand(shape).sample()
+        w, base = rayleigh_and_base(q, rayleigh, shape)
         at = sampling.one_coordinate_at_a_time
         difference = at(cost, base, mu + sigma * w) - at(cost, base, mu - sigma * w)
         terms = difference * (_MV_CONSTANT / sigma)
@@ -47,6 +46,23 @@ def gaussian_measure_valued(cost, q, n_samples: int) -> Tensor:
         if q.learned == "shared":
             scale_terms = scale_terms.sum(-1, keepdim=True)
         return torch.cat([terms, scale_terms], dim=-1)
+
+
+def rayleigh_and_base(q, rayleigh: Weibull, shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """The Rayleigh draws w and the other coordinates' draw of q (μ itself in one dimension).
+
+    Independent draws take torch's samplers, as they always have; other draws (antithetic,
+    Sobol') make both from one set of uniforms through their inverse CDFs, so that one Sobol'
+    point covers a sample's w and its base at once.
+    """
+    mu = q.loc.detach().unsqueeze(-2)
+    if q.draws.independent:
+        w = rayleigh.sample(shape)
+        return w, mu.expand(shape) if q.dim == 1 else q.normal().expand(shape).sample()
+    if q.dim == 1:
+        (w,) = q.draws.joint([rayleigh.expand(shape)], shape)
+        return w, mu.expand(shape)
+    return tuple(q.draws.joint([rayleigh.expand(shape), q.normal()], shape))
 
 
 measure_valued = Estimator(

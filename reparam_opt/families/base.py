@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import MISSING, DictConfig
 from torch import Tensor
 
+from reparam_opt.families.draws import IID
 from reparam_opt.objectives import OBJECTIVES
 
 #: The top-level keys that describe q, and their neutral values: a family that has no use for one
@@ -38,8 +39,10 @@ Q_KEYS: Mapping[str, Any] = {
 
 
 def build(cfg: DictConfig) -> Family:
-    """The run's family, from ``cfg.family`` and the top-level keys in ``Q_KEYS``."""
-    return instantiate(cfg.family, **{key: cfg[key] for key in Q_KEYS if key in cfg}, _convert_="all")
+    """The run's family, from ``cfg.family``, the top-level keys in ``Q_KEYS`` and how ε are drawn
+    (the ``draws`` group, built by ``instantiate`` too)."""
+    keys = {key: cfg[key] for key in (*Q_KEYS, "draws") if key in cfg}
+    return instantiate(cfg.family, **keys, _convert_="all")
 
 
 @dataclass
@@ -69,6 +72,8 @@ class Family:
     params: int = 1
     #: Whether a scale is learned beside the location (the last P − D entries of a row).
     learned: bool = False
+    #: How its samples' noise is drawn (``reparam_opt/families/draws.py``).
+    draws: Any = IID()
 
     def refuse(self, key: str, value: Any, neutral: Any) -> None:
         """The one line for a key of another family set off its neutral value."""

@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.distributions import Bernoulli
 
 from reparam_opt.families.base import LOSS_LAYOUT, Q_KEYS, Family, theta_layout
+from reparam_opt.families.draws import IID
 from reparam_opt.families.statistics import average, finite_or_none
 
 
@@ -100,6 +101,8 @@ class BernoulliFamily(Family):
     entropy_weight: float = 0.0
     sigma: float = 1.0
     tolerance: float = 0.35
+    #: How ε would be drawn: a Bernoulli draws b, so only independently (``draws=iid``).
+    draws: Any = IID()
     name: str = "bernoulli"
 
     sample_space: ClassVar[str] = "b in {0, 1}"
@@ -113,6 +116,11 @@ class BernoulliFamily(Family):
         super().check(cfg, objective, estimator)
         for key, neutral in Q_KEYS.items():
             self.refuse(key, getattr(self, key), neutral)
+        if self.draws.name != IID.name:
+            raise ValueError(
+                f"bad value draws={self.draws.name}: family=bernoulli draws b independently; "
+                "antithetic and Sobol' draws apply to family=gaussian only"
+            )
 
     def initial(self, replicates: int, theta0: float, device: torch.device) -> Tensor:
         return torch.full((replicates, 1), float(theta0), device=device, requires_grad=True)

@@ -25,6 +25,7 @@ from torch.distributions import Normal
 
 from reparam_opt.families import gaussian_board, gaussian_metrics
 from reparam_opt.families.base import Family
+from reparam_opt.families.draws import IID
 from reparam_opt.objectives.base import Optimum
 
 #: The ``scale`` key's values.
@@ -37,12 +38,14 @@ class Gaussian:
 
     ``scale`` is σ as it broadcasts against ``loc`` [replicates, D]: a 0-d tensor when fixed,
     [replicates, 1] when shared, [replicates, D] when diagonal. ``learned`` says which of those
-    the estimator returns terms for (none when ``fixed``).
+    the estimator returns terms for (none when ``fixed``). ``draws`` is how its ε are drawn
+    (``reparam_opt/families/draws.py``): independently unless the run says otherwise.
     """
 
     loc: Tensor
     scale: Tensor
     learned: str = "fixed"
+    draws: Any = IID()
 
     #: Which family's q it is: the key of an estimator's terms function.
     family: ClassVar[str] = "gaussian"
@@ -68,7 +71,11 @@ class Gaussian:
     def rows(self, start: int, stop: int) -> Gaussian:
         """q for the replicates [start, stop): a chunk of a step (``reparam_opt/training/chunks.py``)."""
         scale = self.scale if self.scale.dim() == 0 else self.scale[start:stop]
-        return Gaussian(self.loc[start:stop], scale, self.learned)
+        return Gaussian(self.loc[start:stop], scale, self.learned, self.draws)
+
+    def with_draws(self, draws: Any) -> Gaussian:
+        """The same q, its ε drawn another way (a control variate's independent extra sample)."""
+        return Gaussian(self.loc, self.scale, self.learned, draws)
 
     def normal(self) -> Normal:
         """q as a torch Normal of batch shape [replicates, 1, D]; ``expand`` it to the samples."""
@@ -120,6 +127,8 @@ class GaussianFamily(Family):
     scale: str = "fixed"
     entropy_weight: float = 0.0
     sigma: float = 1.0  # σ when fixed, σ₀ when learned
+    #: How the estimators draw ε (the ``draws`` group): independently by default.
+    draws: Any = IID()
     #: The RMS error against θ* that ``steps_to_tolerance`` waits for (a key of the run's).
     tolerance: float = 0.35
     #: The ``family.name`` key.
@@ -166,8 +175,9 @@ class GaussianFamily(Family):
     def q(self, theta: Tensor) -> Gaussian:
         """The estimators' view of q at the (detached) parameter rows ``theta``."""
         if not self.learned:
-            return Gaussian(self.loc(theta), torch.tensor(float(self.sigma), device=theta.device))
-        return Gaussian(self.loc(theta), theta[..., self.dim :].exp(), self.scale)
+            sigma = torch.tensor(float(self.sigma), device=theta.device)
+            return Gaussian(self.loc(theta), sigma, draws=self.draws)
+        return Gaussian(self.loc(theta), theta[..., self.dim :].exp(), self.scale, self.draws)
 
     def entropy(self, sigma: Tensor | float) -> Tensor | float:
         """H(q) per replicate: Σ_i log σ_i + (D/2) log 2πe."""

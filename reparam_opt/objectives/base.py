@@ -112,9 +112,19 @@ class Objective:
         entropy-weighted objective a closed form (``GaussianFamily.sigma_star``)."""
         return False
 
+    def second_order(self) -> bool:
+        """f is a polynomial of degree at most two, so its second-order Taylor expansion is f itself
+        and the delta-method control variate removes the whole variance."""
+        return False
+
     def term_variances(self, name: str, mu: Tensor, sigma: Tensor | float) -> Tensor | None:
         """The variance of one term of estimator ``name``'s μ-gradient, per coordinate [..., D]."""
         return None
+
+    def antithetic_variances(self, mu: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
+        """Var of the mean of an antithetic pair's two μ-terms (ε and −ε), per coordinate [..., D],
+        by estimator name, where derived."""
+        return {}
 
     def term_covariances(self, mu: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
         """Cov(μ_i-term, μ_j-term) for i ≠ j, [..., D, D], zero on the diagonal, by estimator name."""

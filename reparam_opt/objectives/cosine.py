@@ -75,3 +75,12 @@ class Cosine(Separable):
             ),
             "pathwise": lambda: k**2 * ((1.0 - cos2 * damp4) / 2.0 - sin2 * damp2),
         }
+
+    def antithetic_variances(self, mu: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
+        """Pathwise: the pair's terms −k sin(k(μ ± σε)) average to −k sin(kμ) cos(kσε), whose
+        variance is k² sin²(kμ)[½(1 + e^{−2k²σ²}) − e^{−k²σ²}] per coordinate (each term sees its
+        own coordinate only). Antithetic pairs cancel the odd part and double the even part, so
+        here they can raise the variance above an independent pair's."""
+        k, sin2 = self.k, torch.sin(self.k * mu).square()
+        damp2, damp4 = self._damping(mu, sigma, 2.0), self._damping(mu, sigma, 4.0)
+        return {"pathwise": lambda: k**2 * sin2 * ((1.0 + damp4) / 2.0 - damp2)}

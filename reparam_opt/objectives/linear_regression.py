@@ -87,6 +87,10 @@ class LinearRegression(DataModel):
         )
         return likelihood + w.square().sum(-1) * (0.5 / p**2) + constant
 
+    def second_order(self) -> bool:
+        """−log p(y, w) is quadratic in w, on the whole data or a minibatch."""
+        return True
+
     def optimum(self, theta0: float, sigma: float) -> Optimum:
         """θ* = w*, the posterior mean: the minimiser of J for any σ, and the optimal q's mean."""
         mu = self.w_star

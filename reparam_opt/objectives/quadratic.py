@@ -96,6 +96,9 @@ class Quadratic(Objective):
     def curvature_free(self) -> bool:
         return True
 
+    def second_order(self) -> bool:
+        return True
+
     def __call__(self, x: Tensor) -> Tensor:
         y = x - self.m
         return (1.0 - self.rho) * y.square().sum(-1) + self.rho * y.sum(-1).square()

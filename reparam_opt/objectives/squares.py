@@ -42,6 +42,9 @@ class ShiftedSquare(Separable):
     def curvature_free(self) -> bool:
         return True
 
+    def second_order(self) -> bool:
+        return True
+
     def f1(self, x: Tensor) -> Tensor:
         return (x - self.k).square()
 
@@ -64,6 +67,19 @@ class ShiftedSquare(Separable):
             "score": lambda: d2.square() / s2 + 14.0 * d2 + 15.0 * s2,
             "pathwise": lambda: torch.zeros_like(theta) + 4.0 * s2,
             "measure_valued": lambda: 4.0 * d2 * (4.0 - math.pi) / math.pi,
+        }
+
+    def antithetic_variances(self, mu: Tensor, sigma: Tensor | float) -> dict[str, Callable[[], Tensor]]:
+        """An antithetic pair's mean term, per coordinate. Pathwise: 2(μ ± σε − k) average to 2d:
+        variance 0. Score: [f(μ + σε) − f(μ − σε)]ε_i/(2σ_i) = 2ε_i Σ_j d_j σ_j ε_j / σ_i, whose
+        variance is 8d_i² + 4 Σ_{j≠i} d_j² σ_j²/σ_i² (8d² in one dimension, the REFERENCE's 8μ²)."""
+        d2 = (mu - self.k).square()
+        s2 = as_tensor(sigma, mu) ** 2 + torch.zeros_like(d2)
+        weighted = d2 * s2
+        others = weighted.sum(-1, keepdim=True) - weighted
+        return {
+            "pathwise": lambda: torch.zeros_like(mu),
+            "score": lambda: 8.0 * d2 + 4.0 * others / s2,
         }
 
     def scale_variances(

@@ -87,6 +87,44 @@ class WholeObjectiveEstimatorConfig(EstimatorConfig):
 
 
 @dataclass
+class DrawsConfig:
+    """How ε are drawn: a class of ``reparam_opt.families.draws`` that ``instantiate`` builds."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class SobolDrawsConfig(DrawsConfig):
+    """Scrambled Sobol' points: ``scrambles`` independent scrambles per step, n/scrambles points each."""
+
+    _target_: str = "reparam_opt.families.draws.Sobol"
+    scrambles: int = field(default=1, metadata=bound(at_least(1)))
+
+
+@dataclass
+class ControlVariateConfig:
+    """A control variate: ``none``, or a class that ``instantiate`` builds with its options."""
+
+    _target_: str = MISSING
+
+
+@dataclass
+class DeltaConfig(ControlVariateConfig):
+    """The delta method: β from ``coefficient_samples`` extra draws per step, or leave-one-out (0)."""
+
+    _target_: str = "reparam_opt.estimators.delta_method.Delta"
+    coefficient_samples: int = field(default=0, metadata=bound(ZERO_OR_AT_LEAST_2))
+
+
+@dataclass
+class MovingAverageBaselineConfig(ControlVariateConfig):
+    """A moving-average baseline for the score function: its decay, in [0, 1)."""
+
+    _target_: str = "reparam_opt.estimators.moving_average.MovingAverage"
+    decay: float = field(default=0.95, metadata=bound(UNIT_INTERVAL))
+
+
+@dataclass
 class OptimizerConfig:
     """A torch.optim class, partially applied: the training loop passes it the parameter θ."""
 
@@ -119,6 +157,10 @@ class TrainConfig:
     objective: ObjectiveConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     family: FamilyConfig = MISSING
+    #: iid, antithetic or sobol: how the estimator's ε are drawn.
+    draws: DrawsConfig = MISSING
+    #: none, delta or moving_average.
+    control_variate: ControlVariateConfig = MISSING
     seed: int = 0
     theta0: float = field(default=3.0, metadata=bound(FINITE))
     #: σ, or σ₀ when the scale is learned.
@@ -203,6 +245,11 @@ def register_configs() -> None:
     cs.store(name="rebar_estimator_schema", node=RebarEstimatorConfig)
     cs.store(name="relax_estimator_schema", node=RelaxEstimatorConfig)
     cs.store(name="whole_objective_estimator_schema", node=WholeObjectiveEstimatorConfig)
+    cs.store(name="draws_schema", node=DrawsConfig)
+    cs.store(name="sobol_draws_schema", node=SobolDrawsConfig)
+    cs.store(name="control_variate_schema", node=ControlVariateConfig)
+    cs.store(name="delta_schema", node=DeltaConfig)
+    cs.store(name="moving_average_baseline_schema", node=MovingAverageBaselineConfig)
     cs.store(name="family_schema", node=FamilyConfig)
     for family in FAMILIES.values():
         if family.schema is not FamilyConfig:

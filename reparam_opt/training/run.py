@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from hydra.utils import instantiate
@@ -79,6 +80,8 @@ def resolve(cfg: DictConfig) -> Run:
     theta = family.initial(cfg.replicates, cfg.theta0, device)
     optimizer: torch.optim.Optimizer = instantiate(cfg.optimizer)([theta])
     estimate = instantiate(cfg.estimator)
+    if estimator is not estimate.func:  # a variance-reduction trick applied (``estimators/reduction.py``)
+        estimate = partial(estimator, *estimate.args, **estimate.keywords)
     optimum = family.optimum(objective, cfg.theta0)
     return Run(
         objective,

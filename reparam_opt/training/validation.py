@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from reparam_opt.estimators import Estimator
+from reparam_opt.estimators.reduction import reduced
 from reparam_opt.families import Family, build
 from reparam_opt.objectives import Objective
 from reparam_opt.training import bounds
@@ -133,6 +134,22 @@ def check_compile(cfg: DictConfig, estimator: Estimator) -> None:
         )
 
 
+def with_trick(cfg: DictConfig, estimator: Estimator, family: Family) -> Estimator:
+    """The estimator with the run's draws and control variate (``estimators/reduction.py``),
+    each checked against the estimator, the family and n."""
+    if "control_variate" not in cfg:  # a config composed without the group: none
+        return estimator
+    control = built(lambda: instantiate(cfg.control_variate))
+    trick = built(lambda: reduced(estimator, family.draws, control, family.name, cfg.n_samples))
+    if trick is not estimator and cfg.variance_draws:
+        raise ConfigError(
+            f"bad value variance_draws={cfg.variance_draws}: its extra draws measure an independent "
+            f"single-sample estimator; with draws={family.draws.name} and control_variate={control.name} "
+            "it must be 0"
+        )
+    return trick
+
+
 def check_train_config(cfg: DictConfig) -> Parts:
     """Every check that applies to a ``train.py`` config, on the config and then on the parts built
     from it, once each; raises the first ``ConfigError``, or returns the parts."""
@@ -142,6 +159,7 @@ def check_train_config(cfg: DictConfig) -> Parts:
     objective = check_objective(cfg.objective)
     family = built(lambda: build(cfg))
     built(lambda: family.check(cfg, objective, estimator))
+    estimator = with_trick(cfg, estimator, family)
     check_device(cfg.device)
     check_compile(cfg, estimator)
     return Parts(objective, family, estimator)

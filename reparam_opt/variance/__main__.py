@@ -14,6 +14,7 @@ from reparam_opt.training.config import register_configs
 from reparam_opt.training.runtime import keep_freed_memory
 from reparam_opt.variance.config import register_variance_configs
 from reparam_opt.variance.report import run_study, table
+from reparam_opt.variance.tricks import slope_lines
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="variance")
@@ -24,6 +25,9 @@ def main(cfg: DictConfig) -> None:
     except (ValueError, InstantiationException) as err:  # a bad value, checked before any work
         exit_with(str(err), err)  # worded as train.py words its checks
     print(table(rows, cfg.sweep.per_sample, cfg.confidence))
+    if cfg.sweep.parameter == "n_samples":
+        for line in slope_lines(rows):
+            print(line)
 
 
 if __name__ == "__main__":

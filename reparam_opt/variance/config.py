@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from reparam_opt.training.config import ObjectiveConfig
+from reparam_opt.training.config import ControlVariateConfig, DrawsConfig, ObjectiveConfig
 
 
 @dataclass
@@ -35,6 +35,10 @@ class VarianceConfig:
     estimators: Dict[str, Any] = field(default_factory=dict)
     objective: ObjectiveConfig = MISSING
     sweep: SweepConfig = MISSING
+    #: How every estimator's ε are drawn: iid, antithetic or sobol (the ``draws`` group).
+    draws: DrawsConfig = MISSING
+    #: none, delta or moving_average (the ``control_variate`` group).
+    control_variate: ControlVariateConfig = MISSING
     theta: float = 2.0
     sigma: float = 1.0
     n_samples: int = 1000

@@ -46,7 +46,8 @@ def variance_figure(
             ax.errorbar(
                 [r["value"] for r in mine],
                 y,
-                yerr=[y - low, high - y],
+                # Bonett's interval is centred on c·s², c = R/(R − z) > 1: its low end may pass s²
+                yerr=[np.clip(y - low, 0.0, None), np.clip(high - y, 0.0, None)],
                 fmt="o",
                 color=colour,
                 capsize=4,

@@ -10,12 +10,14 @@ learned per coordinate, so each estimator returns its log-scale gradient beside 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
+from reparam_opt.families.draws import IID
 from reparam_opt.families.gaussian import Gaussian, at_point
 from reparam_opt.objectives import Objective
 
@@ -42,13 +44,17 @@ class Point:
     learned: str = "fixed"
     loc: Tensor | None = None
     scale: Tensor | None = None
+    #: How the estimators draw ε here (the ``draws`` group).
+    draws: Any = IID()
 
     def q(self, replicates: int, **like) -> Gaussian:
         """q at this point for ``replicates`` rows (one per repetition)."""
         if self.loc is None:
-            return at_point(replicates, self.dim, self.theta, self.sigma, self.learned, **like)
+            q = at_point(replicates, self.dim, self.theta, self.sigma, self.learned, **like)
+            return q.with_draws(self.draws)
         loc = self.loc.to(**like).expand(replicates, self.dim).clone()
-        return Gaussian(loc, self.scale.to(**like).expand(replicates, self.dim).clone(), self.learned)
+        scale = self.scale.to(**like).expand(replicates, self.dim).clone()
+        return Gaussian(loc, scale, self.learned, self.draws)
 
     def mu_sigma(self) -> tuple[Tensor, Tensor | float]:
         """μ [D] and σ (a number, or [D]) in float64, for the closed forms."""
@@ -79,7 +85,10 @@ def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
 def at_q(cfg: DictConfig, objective: Objective) -> Point:
     """The base point on ``objective``: at θ and σ, or at its best diagonal q."""
     learned = cfg.get("scale", "fixed")
-    base = Point(float(cfg.theta), float(cfg.sigma), int(cfg.n_samples), objective, int(cfg.dim), learned)
+    draws = instantiate(cfg.draws) if "draws" in cfg else IID()
+    base = Point(
+        float(cfg.theta), float(cfg.sigma), int(cfg.n_samples), objective, int(cfg.dim), learned, draws=draws
+    )
     if cfg.get("q", "point") == "point":
         return base
     loc, scale = objective.optimal_q(float(cfg.entropy_weight))

@@ -47,6 +47,8 @@ def run_study(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     columns = COLUMNS if all(r["dim"] == 1 for r in rows) else (*COLUMNS[:6], "dim", *COLUMNS[6:])
     if any("scale_variance" in r for r in rows):
         columns = (*columns, *SCALE_COLUMNS)
+    if any("draws" in r for r in rows):  # a variance-reduction trick is on
+        columns = (*columns, "draws", "control_variate")
     with open(run_dir / "variance.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()

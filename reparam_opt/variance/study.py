@@ -23,12 +23,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reparam_opt.estimators import Estimator
+from reparam_opt.estimators.reduction import NoControl
+from reparam_opt.families.draws import IID
 from reparam_opt.families.gaussian import GaussianFamily
 from reparam_opt.training.chunks import chunk_bounds
 from reparam_opt.training.config import estimator_of
 from reparam_opt.training.known_keys import first_unknown_key
 from reparam_opt.training.validation import check_objective
 from reparam_opt.variance.points import Point, check_q, point_at
+from reparam_opt.variance.tricks import trick_of, tricks, warmup_of
 
 #: Sweep parameters whose values must be whole numbers >= 1.
 WHOLE_KEYS = ("n_samples", "dim")
@@ -93,6 +96,9 @@ def check(cfg: DictConfig) -> None:
     if not (math.isfinite(cfg.entropy_weight) and cfg.entropy_weight >= 0):
         raise ValueError(f"bad value entropy_weight={cfg.entropy_weight}: must be a finite number >= 0")
     check_q(cfg, objective)
+    points = cfg.sweep.points if cfg.sweep.parameter == "n_samples" else [cfg.n_samples]
+    for n in points:
+        tricks(cfg, int(n))
 
 
 def estimates(
@@ -103,12 +109,14 @@ def estimates(
     device: str,
     dtype: torch.dtype,
     options: dict[str, Any] | None = None,
+    warmup: int = 0,
 ) -> torch.Tensor:
     """``repetitions`` independent n-sample estimates of ∇_μ (and ∇_s where the scale is learned),
     [repetitions, P], about ``chunk_elements`` terms at a time (a measure-valued term costs D of
     them: it moves one coordinate at a time).
 
     Each estimate is a mean of n terms drawn and computed in ``dtype``, and returned in float64.
+    ``warmup`` calls at the point come first in each chunk, for a control variate with state.
     """
     n, dim = int(point.n_samples), point.dim
     per_term = dim if estimator.per_coordinate else 1
@@ -119,8 +127,13 @@ def estimates(
     means = torch.empty(repetitions, params, dtype=dtype, device=device)
     for start, stop in zip(bounds[:-1], bounds[1:]):
         q = point.q(stop - start, dtype=dtype, device=device)
+        state: dict = {}
+        for _ in range(warmup):
+            with point.objective.one_batch():
+                estimator(point.objective, q, n, state=state, **(options or {}))
         with point.objective.one_batch():  # a model's minibatch: one per chunk, as per step in a run
-            means[start:stop] = estimator(point.objective, q, n, **(options or {})).mean(-2).detach()
+            terms = estimator(point.objective, q, n, state=state, **(options or {}))
+            means[start:stop] = terms.mean(-2).detach()
     return means.cpu().double()
 
 
@@ -185,11 +198,15 @@ def scale_closed_form(estimator: Estimator, point: Point) -> float | None:
 def study(cfg: DictConfig) -> list[dict[str, Any]]:
     """One row per (point, estimator): the measured variance, its interval and its closed form."""
     check(cfg)
-    estimators = {key: estimator_of(node) for key, node in cfg.estimators.items()}
+    estimators = tricks(cfg, int(cfg.n_samples))
     rows: list[dict[str, Any]] = []
     for index, value in enumerate(cfg.sweep.points):
         point = point_at(cfg, cfg.sweep.parameter, value)
         at_point = [measure(key, fn, point, index, value, cfg) for key, fn in estimators.items()]
+        draws, control = trick_of(cfg)
+        if draws.name != IID.name or control.name != NoControl.name:  # columns only where a trick is on
+            for row in at_point:
+                row["draws"], row["control_variate"] = draws.name, control.name
         reference = next((r["variance"] for r in at_point if r["estimator"] == "pathwise"), None)
         for row in at_point:
             row["vs_pathwise"] = row["variance"] / reference if reference else None
@@ -204,7 +221,9 @@ def measure(
     torch.manual_seed(zlib.crc32(f"{cfg.seed}/{key}/{index}".encode()))
     dtype = DTYPES[cfg.dtype]
     options = options_of(cfg.estimators[key])
-    x = estimates(estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype, options).numpy()
+    x = estimates(
+        estimator, point, cfg.repetitions, cfg.chunk_elements, cfg.device, dtype, options, warmup_of(cfg)
+    ).numpy()
     x, scale_rows = x[:, : point.dim], x[:, point.dim :]
     if point.dim == 1:
         x = x[:, 0]
@@ -260,7 +279,7 @@ def scale_row(estimator: Estimator, point: Point, x: np.ndarray, confidence: flo
 
 def closed_form_curve(cfg: DictConfig, key: str, grid: np.ndarray) -> np.ndarray | None:
     """The closed form along the sweep, on a fine grid of the swept parameter, for the figure."""
-    estimator = estimator_of(cfg.estimators[key])
+    estimator = tricks(cfg, int(cfg.n_samples))[key]
     points = [point_at(cfg, cfg.sweep.parameter, float(v)) for v in grid]
     values = [closed_form(estimator, point) for point in points]
     if any(v is None for v in values):
