@@ -30,13 +30,29 @@ def test_the_logistic_preset_sweeps_five_estimators_from_the_prior() -> None:
 
 def test_the_paper_preset_is_the_papers_setting() -> None:
     """google-deepmind/mc_gradients config.py: batch 32, 50 samples, SGD at 10⁻³ on a quarter
-    cosine, 5000 steps, q started at the prior (μ = 0, log σ = 0); pathwise, score, measure-valued."""
+    cosine, 5000 steps, q started at the prior (μ = 0, log σ = 0); pathwise, score, measure-valued,
+    each without and with the delta method (β from 25 extra draws), and score with a moving average."""
     cfg = compose_with_hydra("+experiment=mc_gradients_blr")
     assert cfg.objective.batch_size == 32 and cfg.n_samples == 50 and cfg.steps == 5000
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.lr == 0.001
     assert cfg.lr_schedule == "quarter_cosine"
     assert (cfg.scale, cfg.entropy_weight, cfg.theta0, cfg.sigma) == ("diagonal", 1.0, 0.0, 1.0)
-    assert cfg.hydra.sweeper.params.estimator.split(",") == ["pathwise", "score", "measure_valued"]
+    arms = {
+        "pathwise": ("pathwise", "NoControl"),
+        "pathwise_delta": ("pathwise", "Delta"),
+        "score": ("score", "NoControl"),
+        "score_delta": ("score", "Delta"),
+        "score_moving_average": ("score", "MovingAverage"),
+        "measure_valued": ("measure_valued", "NoControl"),
+        "measure_valued_delta": ("measure_valued", "Delta"),
+    }
+    assert cfg.hydra.sweeper.params["+mc_gradients_arm"].split(",") == list(arms)
+    for arm, (estimator, control) in arms.items():
+        composed = compose_with_hydra("+experiment=mc_gradients_blr", f"+mc_gradients_arm={arm}")
+        assert composed.estimator._target_ == f"reparam_opt.estimators.{estimator}"
+        assert composed.control_variate._target_.endswith(f".{control}")
+        if control == "Delta":
+            assert composed.control_variate.coefficient_samples == 25
 
 
 #: The preset's final ELBO gap (nats) per estimator, seed 0, as docs/results.md states them
