@@ -277,7 +277,7 @@ class GaussianFamily(Family):
         return gaussian_board.scalars(self, run, theta, grad, variance)
 
     def layout(self) -> dict[str, dict[str, list]]:
-        return gaussian_board.layout(self.learned)
+        return gaussian_board.layout(self.learned, None if self.draws.independent else self.draws.in_step)
 
     def bytes_per_term(self, estimator: Any, large: bool, learned_control: bool = False) -> float:
         """Peak bytes of a step per per-sample term, with small draws or ``large`` ones."""

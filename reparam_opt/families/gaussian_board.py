@@ -46,16 +46,24 @@ ELBO_LAYOUT = {
 }
 
 
-def layout(learned: bool) -> dict[str, dict[str, list]]:
+def layout(learned: bool, in_step: str | None = None) -> dict[str, dict[str, list]]:
     """The Gaussian page: θ with its RMS error, the loss (and the ELBO where J is −ELBO), the
-    gradient, and σ if it is learned."""
+    gradient, and σ if it is learned. ``in_step``: how the in-step variance is estimated, where
+    the draws are not independent (``families/draws.py``); the variance charts' titles say it."""
     page = {
         "theta": theta_layout(rms_error=True),
         **LOSS_LAYOUT,
         **ELBO_LAYOUT,
         "gradient": dict(GRADIENT_LAYOUT),
     }
-    return {**page, **SCALE_LAYOUT} if learned else page
+    page = {**page, **SCALE_LAYOUT} if learned else page
+    if in_step is None:
+        return page
+    how = f"in-step estimate ({in_step})"
+    return {
+        category: {title.replace("in-step estimate", how): chart for title, chart in charts.items()}
+        for category, charts in page.items()
+    }
 
 
 def scalars(

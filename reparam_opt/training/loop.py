@@ -34,7 +34,7 @@ from reparam_opt.training.recorder import Recorder, Survivors
 from reparam_opt.training.resources import check_memory
 from reparam_opt.training.run import Run, resolve
 from reparam_opt.training.runtime import StopRequest, progress_bar, stop_on_signals
-from reparam_opt.training.scalars import StepScalars
+from reparam_opt.training.scalars import StepScalars, has_in_step_variance
 from reparam_opt.training.summary import write_summary
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def train(cfg: DictConfig, run_dir: Path, run: Run | None = None) -> dict[str, A
                 run.sigma_star,
                 draws_per_replicate(cfg.replicates, cfg.n_samples),
             )
-            variance = cfg.n_samples > 1 or cfg.variance_draws > 0
+            variance = has_in_step_variance(run.estimator, cfg.n_samples) or cfg.variance_draws > 0
             layout = fitted_layout(run.family.layout(), written_tags(scalars, run.theta.detach(), variance))
             with event_file(str(run_dir), layout) as writer:
                 recorder = Recorder(

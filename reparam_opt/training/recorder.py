@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 from reparam_opt.training.board import StepLog, histogram_of, log_scalars
 from reparam_opt.training.chunks import StepEstimate, Wants
 from reparam_opt.training.metrics import History, MetricTracker
-from reparam_opt.training.scalars import StepScalars
+from reparam_opt.training.scalars import StepScalars, has_in_step_variance
 
 #: Logged points per scalar series when ``log_every`` is null: TensorBoard keeps 1000 by default.
 POINTS_PER_SERIES = 1000
@@ -92,7 +92,8 @@ class Recorder:
     ) -> None:
         self.writer, self.theta = writer, theta
         self.log_every, self.histogram_every = cadence(steps, log_every, histogram_every)
-        self.history = History(theta, variance=scalars.n_samples > 1 or variance_draws > 0)
+        in_step = has_in_step_variance(scalars.estimator, scalars.n_samples)
+        self.history = History(theta, variance=in_step or variance_draws > 0)
         self.tracker = MetricTracker(theta, steps, scalars.theta_star, scalars.family.dim)
         self.step_log = StepLog(writer, scalars)
         dim, params = scalars.family.dim, scalars.family.params

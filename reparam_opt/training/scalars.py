@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from reparam_opt.estimators import Estimator
@@ -24,6 +25,13 @@ from reparam_opt.training.metrics import across_replicates
 def in_step_variance(estimator: Estimator, terms: Tensor, grad: Tensor) -> Tensor | None:
     """Per replicate and parameter, the in-step estimate of Var(estimate); None for n = 1, which has none."""
     return estimator.variance_of_mean(terms, grad) if terms.shape[-2] > 1 else None
+
+
+def has_in_step_variance(estimator: Estimator, n_samples: int) -> bool:
+    """Whether a step of n samples gives an in-step variance: not for n = 1, nor where the draws'
+    independent units are too few or the terms too correlated to estimate it honestly
+    (``estimators/reduction.py``)."""
+    return n_samples > 1 and estimator.variance_of_mean(torch.zeros(1, n_samples, 1), None) is not None
 
 
 def theta_scalars(
