@@ -30,7 +30,8 @@ def test_defaults_are_sgd_without_momentum(make_cfg) -> None:
     optimizer = instantiate(cfg.optimizer)([torch.zeros(1, requires_grad=True)])
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.param_groups[0]["momentum"] == 0.0
-    top_level = set(cfg.keys()) - {"estimator", "objective", "optimizer", "family", "draws", "control_variate"}
+    groups = {"estimator", "objective", "optimizer", "family", "draws", "control_variate"}
+    top_level = set(cfg.keys()) - groups
     assert top_level == {
         "seed",
         "theta0",
