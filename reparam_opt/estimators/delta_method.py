@@ -126,6 +126,7 @@ class Delta:
         return self.coefficient_samples
 
     extra_f_evals: ClassVar[int] = 1  # f at μ, differentiated twice by autograd
+    terms_held: ClassVar[int] = 2  # f's terms and f̃'s
     #: Calls at a fixed q the variance study makes before it measures: none without state.
     warmup: ClassVar[int] = 0
 

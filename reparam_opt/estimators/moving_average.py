@@ -29,6 +29,7 @@ class MovingAverage:
     keeps_in_step: ClassVar[bool] = True
     extra_samples: ClassVar[int] = 0
     extra_f_evals: ClassVar[int] = 0
+    terms_held: ClassVar[int] = 1
 
     @property
     def warmup(self) -> int:

@@ -30,6 +30,7 @@ class NoControl:
     keeps_in_step: ClassVar[bool] = True
     extra_samples: ClassVar[int] = 0
     extra_f_evals: ClassVar[int] = 0
+    terms_held: ClassVar[int] = 1
     #: Calls at a fixed q the variance study makes before it measures: none without state.
     warmup: ClassVar[int] = 0
 
@@ -79,4 +80,5 @@ def reduced(estimator: Estimator, draws: Any, control: Any, family: str, n_sampl
         draws_once=False,
         extra_samples=control.extra_samples,
         extra_f_evals=control.extra_f_evals,
+        terms_held=control.terms_held,
     )

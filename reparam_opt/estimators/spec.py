@@ -84,6 +84,9 @@ class Estimator:
     extra_samples: int = 0
     #: Evaluations of f per step beyond those of its samples (the delta method's f at μ).
     extra_f_evals: int = 0
+    #: Sets of per-sample terms a step holds at once: 2 where a control variate's terms sit beside
+    #: its own (what ``training/resources.py`` multiplies a step's memory by).
+    terms_held: int = 1
     #: It draws once per call, one row per replicate, so the terms of a block of rows are those
     #: rows of the whole batch's terms drawn from the same stream (``reparam_opt/training/chunks.py``).
     draws_once: bool = True

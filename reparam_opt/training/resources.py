@@ -94,9 +94,9 @@ def footprint(
     values = replicates * params
     history = 3 * max(values, min(1024 * values, 1 << 18))  # metrics.History's buffers
     state = 4 * (STATE_VALUES_PER_PARAMETER * values + history + steps + 1)
-    samples = rows * draws
+    samples = rows * (draws + estimator.extra_samples)  # a control variate's extra draws too
     large = samples * dim >= LARGE_DRAWS
-    step = samples * params * family.bytes_per_term(estimator, large, learned_control)
+    step = samples * params * family.bytes_per_term(estimator, large, learned_control) * estimator.terms_held
     return Footprint(step, state, samples, estimator.chunks, rows)
 
 

@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from reparam_opt.estimators import Estimator
-from reparam_opt.estimators.reduction import reduced
+from reparam_opt.estimators.reduction import NoControl, reduced
 from reparam_opt.families import Family, build
 from reparam_opt.objectives import Objective
 from reparam_opt.training import bounds
@@ -141,6 +141,12 @@ def with_trick(cfg: DictConfig, estimator: Estimator, family: Family) -> Estimat
         return estimator
     control = built(lambda: instantiate(cfg.control_variate))
     trick = built(lambda: reduced(estimator, family.draws, control, family.name, cfg.n_samples))
+    if cfg.get("compile", False) and control.name != NoControl.name:
+        raise ConfigError(
+            f"bad value compile=true: control_variate={control.name} is not compiled (the delta method "
+            "differentiates f twice, which torch.compile's autograd does not support; a moving average "
+            "keeps state); compile applies to control_variate=none"
+        )
     if trick is not estimator and cfg.variance_draws:
         raise ConfigError(
             f"bad value variance_draws={cfg.variance_draws}: its extra draws measure an independent "
