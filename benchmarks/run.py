@@ -4,9 +4,11 @@ B1 large batch, B2 small step, B3 the variance study against the seed's method, 
 throughput, and the peak memory of the default run and of a large variance study
 (docs/performance.md); ``device``: B1 at several sizes and the small step on ``--device``
 (``benchmarks/device.py``; ``--only device --device cuda`` on a GPU); ``pyro``: a training step
-per replicate against Pyro's SVI step (``benchmarks/pyro_peer.py``; skipped without pyro-ppl).
+per replicate against Pyro's SVI step (``benchmarks/pyro_peer.py``; skipped without pyro-ppl);
+``tricks``: each variance-reduction trick's time per step against iid/none, and a default run with
+Sobol' draws against iid (``benchmarks/tricks.py``).
 Timings are medians over ``--repeats`` alternated repeats, with the min–max in brackets; torch uses
-its default number of threads unless ``--threads`` is given (B1–B3, pyro). Like ``train.py`` and
+its default number of threads unless ``--threads`` is given (B1–B3, pyro, tricks). Like ``train.py`` and
 the variance app, this entry point sets glibc's heap thresholds (``runtime.keep_freed_memory``)
 before B1–B3, unless ``--heap default`` keeps glibc's defaults.
 """
@@ -20,7 +22,7 @@ import sys
 
 import torch
 
-from benchmarks import device, loops, memory, pyro_peer, sweeps, variance
+from benchmarks import device, loops, memory, pyro_peer, sweeps, tricks, variance
 from benchmarks.timing import spread
 from reparam_opt.training.cli import LineParser
 from reparam_opt.training.runtime import keep_freed_memory, use_threads
@@ -111,13 +113,26 @@ def pyro(repeats: int) -> None:
     )
 
 
+def trick_costs(repeats: int) -> None:
+    for c in tricks.step_costs(repeats):
+        print(
+            f"tricks {c.case:8s} {c.estimator:8s} {c.trick:14s} ms per step: {spread(c.seconds, 1e3)}, "
+            f"{tricks.BASELINE} {spread(c.baseline, 1e3)}; trick / {tricks.BASELINE}: {spread(c.ratios())}"
+        )
+    c = tricks.sobol_run(repeats)
+    print(
+        f"tricks train.py defaults (256 replicates, n = 2, 200 steps) draws=sobol / draws=iid: "
+        f"{spread([1 / r for r in c.ratios()])}  (sobol {spread(c.measured)} s, iid {spread(c.baseline)} s)"
+    )
+
+
 def main() -> None:
     parser = LineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated repeats per figure (default 5)")
     parser.add_argument(
         "--only",
         default="B1,B2,B3,B4,memory",
-        help="comma-separated subset of B1,B2,B3,B4,memory,device,pyro",
+        help="comma-separated subset of B1,B2,B3,B4,memory,device,pyro,tricks",
     )
     parser.add_argument("--device", default="cpu", help="where `device` runs: cpu, cuda or cuda:<index>")
     parser.add_argument(
@@ -130,7 +145,7 @@ def main() -> None:
         "--sweep-repeats", type=int, default=2, help="repeats of B4, whose sweeps take minutes (default 2)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads for B1, B2, B3 and pyro"
+        "--threads", type=int, default=None, help="torch.set_num_threads for B1, B2, B3, pyro and tricks"
     )
     parser.add_argument(
         "--heap",
@@ -146,11 +161,11 @@ def main() -> None:
     use_threads(args.threads)
     kept = args.heap == "keep" and keep_freed_memory()
     chosen = {name.strip() for name in args.only.split(",")}
-    unknown = chosen - {"B1", "B2", "B3", "B4", "memory", "device", "pyro"}
+    unknown = chosen - {"B1", "B2", "B3", "B4", "memory", "device", "pyro", "tricks"}
     if unknown:
         sys.exit(
             f"bad value --only={args.only}: {', '.join(sorted(unknown))} unknown; "
-            "choose from B1,B2,B3,B4,memory,device,pyro"
+            "choose from B1,B2,B3,B4,memory,device,pyro,tricks"
         )
     sizes = parse_sizes(args.sizes)
     if args.device != "cpu" and not (args.device.startswith("cuda") and torch.cuda.is_available()):
@@ -169,6 +184,8 @@ def main() -> None:
             print(line)
     if "pyro" in chosen:
         pyro(args.repeats)
+    if "tricks" in chosen:
+        trick_costs(args.repeats)
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:

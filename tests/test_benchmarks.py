@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -44,3 +45,30 @@ def test_the_pyro_benchmark_times_every_side() -> None:
         assert len(getattr(f, side)) == 1
         assert all(v > 0 and math.isfinite(v) for v in f.per_second(side))
     assert all(v > 0 and math.isfinite(v) for v in f.over_pyro() + f.over_floor())
+
+
+@pytest.mark.slow
+def test_the_tricks_benchmark_times_every_trick() -> None:
+    """Each variance-reduction trick against iid/none per step, and a Sobol' run against an iid one,
+    at tiny sizes and one repeat: positive, finite times and ratios (how fast is for the benchmark
+    to say)."""
+    from benchmarks import tricks
+
+    cases = tuple(dataclasses.replace(case, replicates=2, n_samples=4) for case in tricks.CASES)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the figures were taken; two threads of a busy 2-core machine are slower
+    try:
+        costs = tricks.step_costs(1, cases=cases, budget_s=0.0)
+        run = tricks.sobol_run(1, "replicates=2", "steps=3")
+    finally:
+        torch.set_num_threads(threads)
+    found = {(c.case, c.estimator, c.trick) for c in costs}
+    for case in ("square", "logistic"):
+        for estimator in ("pathwise", "score"):
+            expected = set(tricks.TRICKS) - ({"moving_average"} if estimator == "pathwise" else set())
+            assert {t for c, e, t in found if (c, e) == (case, estimator)} == expected
+    for c in costs:
+        values = c.seconds + c.baseline + c.ratios()
+        assert len(c.seconds) == len(c.baseline) == 1
+        assert all(v > 0 and math.isfinite(v) for v in values)
+    assert all(v > 0 and math.isfinite(v) for v in run.measured + run.baseline + run.ratios())

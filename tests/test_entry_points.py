@@ -134,7 +134,7 @@ COMMANDS = [
     (["-m", "benchmarks.run", "--repeats", "0"], "bad value --repeats=0: must be an integer >= 1"),
     (
         ["-m", "benchmarks.run", "--only", "B9"],
-        "bad value --only=B9: B9 unknown; choose from B1,B2,B3,B4,memory,device,pyro",
+        "bad value --only=B9: B9 unknown; choose from B1,B2,B3,B4,memory,device,pyro,tricks",
     ),
     (
         ["-m", "benchmarks.run", "--only", "device", "--sizes", "10y"],
