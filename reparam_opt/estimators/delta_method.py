@@ -81,32 +81,47 @@ def same_draws(terms_fn: Any, costs: tuple[Any, Any], q: Any, n_samples: int) ->
     return terms_fn(costs[0], q, n_samples), second
 
 
-def coefficient(t: Tensor, c: Tensor) -> Tensor:
-    """β = Cov(t, c)/Var(c) per replicate and parameter from samples [R, k, P]; 0 where c is constant.
-    Made in float64 and returned in the terms' dtype."""
-    dtype, t, c = t.dtype, t.double(), c.double()
+def rounding(raw: Tensor, m: int) -> Tensor:
+    """A sum of m squared deviations that rounding alone could make in units averaged from the
+    per-sample control terms ``raw`` [R, n, P]: below it the units' c is constant to its precision
+    (pathwise's control terms g + Hσε average to exactly E c over an antithetic pair), and a β
+    from it would be noise over noise. [R, 1, P], float64."""
+    eps = torch.finfo(raw.dtype).eps
+    return m * (16.0 * eps * raw.abs().amax(-2, keepdim=True)).double().square()
+
+
+def ratio(covariance: Tensor, variance: Tensor, floor: Tensor) -> Tensor:
+    """Cov/Var where Var is above the rounding ``floor``; 0 (no control) where it is not."""
+    tiny = torch.finfo(variance.dtype).tiny
+    return torch.where(variance > floor, covariance / variance.clamp_min(tiny), 0.0)
+
+
+def coefficient(t: Tensor, c: Tensor, scale: Tensor) -> Tensor:
+    """β = Cov(t, c)/Var(c) per replicate and parameter from samples [R, k, P]; 0 where c is constant
+    to rounding (``scale``: the per-sample, uncentred control terms). Made in float64, returned in
+    t's dtype."""
+    dtype, floor = t.dtype, rounding(scale, t.shape[-2])[..., 0, :]
+    t, c = t.double(), c.double()
     t, c = t - t.mean(-2, keepdim=True), c - c.mean(-2, keepdim=True)
-    covariance, variance = (t * c).sum(-2), c.square().sum(-2)
-    return torch.where(variance > 0, covariance / variance.clamp_min(torch.finfo(c.dtype).tiny), 0.0).to(
-        dtype
-    )
+    return ratio((t * c).sum(-2), c.square().sum(-2), floor).to(dtype)
 
 
-def leave_one_out(t: Tensor, c: Tensor) -> Tensor:
-    """β for each unit [R, m, P] from the other m − 1 units' t and c.
+def leave_one_out(t: Tensor, c: Tensor, scale: Tensor) -> Tensor:
+    """β for each unit [R, m, P] from the other m − 1 units' t and c; 0 where their c is constant to
+    rounding (``scale``: the per-sample, uncentred control terms).
 
     Each unit's sums are the whole step's less its own, made in float64 on centred values: the
     score function's heavy tails put most of a sum in one unit, and float32 would lose the rest.
     """
     m, dtype = t.shape[-2], t.dtype
+    floor = rounding(scale, m)
     t, c = t.double(), c.double()
     t, c = t - t.mean(-2, keepdim=True), c - c.mean(-2, keepdim=True)
     others = m - 1
     sum_t, sum_c = t.sum(-2, keepdim=True) - t, c.sum(-2, keepdim=True) - c
     covariance = (t * c).sum(-2, keepdim=True) - t * c - sum_t * sum_c / others
     variance = c.square().sum(-2, keepdim=True) - c.square() - sum_c.square() / others
-    beta = torch.where(variance > 0, covariance / variance.clamp_min(torch.finfo(c.dtype).tiny), 0.0)
-    return beta.to(dtype)
+    return ratio(covariance, variance, floor).to(dtype)
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,12 @@ class Delta:
                 f"bad value control_variate.coefficient_samples={self.coefficient_samples}: must be 0 "
                 "(leave-one-out) or an integer >= 2"
             )
+        if self.coefficient_samples == 0 and estimator.terms_share_samples:
+            raise ValueError(
+                f"bad value control_variate.coefficient_samples=0: estimator={estimator.name}'s terms "
+                "each use the other samples, so a coefficient left-one-out from them still depends on "
+                "the sample and biases the estimate; set control_variate.coefficient_samples=25"
+            )
         if self.coefficient_samples == 0 and draws.unit_count(n_samples) < 3:
             raise ValueError(
                 f"bad value n_samples={n_samples}: control_variate=delta with coefficient_samples=0 "
@@ -164,15 +185,16 @@ class Delta:
                 options["state"] = state
             inner = lambda f, at, n: terms_fn(f, at, n, **options)  # noqa: E731
             expansion, expected = EXPANSIONS[q.family](cost, q)
-            t, c = same_draws(inner, (cost, expansion), q, n_samples)
-            c = c - expected.unsqueeze(-2)
+            t, raw = same_draws(inner, (cost, expansion), q, n_samples)
+            c = raw - expected.unsqueeze(-2)
             if self.coefficient_samples:
                 extra_t, extra_c = same_draws(
                     inner, (cost, expansion), q.with_draws(IID()), self.coefficient_samples
                 )
-                return t - coefficient(extra_t, extra_c - expected.unsqueeze(-2)).unsqueeze(-2) * c
+                beta = coefficient(extra_t, extra_c - expected.unsqueeze(-2), extra_c)
+                return t - beta.unsqueeze(-2) * c
             draws = q.draws
-            beta = leave_one_out(draws.units(t), draws.units(c))
+            beta = leave_one_out(draws.units(t), draws.units(c), raw)
             return t - draws.per_sample(beta, n_samples) * c
 
         return controlled

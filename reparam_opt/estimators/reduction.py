@@ -51,9 +51,18 @@ class NoControl:
         return draws.scale_closed_form(estimator, cost, mu, sigma, learned)
 
 
-def reduced(estimator: Estimator, draws: Any, control: Any, family: str, n_samples: int) -> Estimator:
-    """``estimator`` with the trick applied, after checking that it applies (one line if not)."""
-    draws.check(n_samples)
+def reduced(
+    estimator: Estimator, draws: Any, control: Any, family: str, n_samples: int, key: str = "n_samples"
+) -> Estimator:
+    """``estimator`` with the trick applied, after checking that it applies (one line if not;
+    ``key`` is what the line calls n)."""
+    draws.check(n_samples, key)
+    if estimator.terms_share_samples and not draws.independent:
+        raise ValueError(
+            f"bad value draws={draws.name}: estimator={estimator.name}'s baseline averages f over the "
+            "other samples, which with correlated draws include a sample's own partner, and the "
+            "estimate is biased; use draws=iid"
+        )
     control.check(estimator, family, draws, n_samples)
     if draws.independent and control.name == NoControl.name:
         return estimator
@@ -63,7 +72,7 @@ def reduced(estimator: Estimator, draws: Any, control: Any, family: str, n_sampl
         """Over the draws' independent units; none where the units are too few or correlated."""
         if draws.independent and control.keeps_in_step:
             return base.variance_of_mean(terms, mean)
-        if base.variance_of_mean is not sample_variance_of_mean:  # correlated terms (leave-one-out)
+        if base.terms_share_samples:  # correlated terms (a leave-one-out baseline)
             return None
         units = draws.units(terms)
         return sample_variance_of_mean(units) if units.shape[-2] > 1 else None

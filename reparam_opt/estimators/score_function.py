@@ -112,6 +112,7 @@ score_baseline = Estimator(
     {"gaussian": gaussian_score_baseline, "bernoulli": bernoulli_score_baseline},
     f_evals_per_sample=1,
     min_samples=2,
+    terms_share_samples=True,
     variance_of_mean=leave_one_out_variance_of_mean,
     closed_form=leave_one_out,
     scale_closed_form=no_closed_form,

@@ -77,6 +77,10 @@ class Estimator:
     #: Its terms estimate the whole of J_λ, the entropy term's gradient included, so the loop adds
     #: no exact entropy gradient to them (``estimator.entropy_weight`` gives it λ).
     includes_entropy: bool = False
+    #: Each of its terms uses the other samples too (a leave-one-out baseline), so it is unbiased
+    #: only when the samples are independent: not with antithetic or Sobol' draws, nor with a
+    #: control variate's coefficient made from the other samples' terms.
+    terms_share_samples: bool = False
     #: Its terms change when a constant is added to f (it has no baseline of its own): what a
     #: moving-average baseline needs (``control_variate=moving_average``).
     takes_baseline: bool = False

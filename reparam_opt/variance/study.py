@@ -96,9 +96,11 @@ def check(cfg: DictConfig) -> None:
     if not (math.isfinite(cfg.entropy_weight) and cfg.entropy_weight >= 0):
         raise ValueError(f"bad value entropy_weight={cfg.entropy_weight}: must be a finite number >= 0")
     check_q(cfg, objective)
-    points = cfg.sweep.points if cfg.sweep.parameter == "n_samples" else [cfg.n_samples]
-    for n in points:
-        tricks(cfg, int(n))
+    if cfg.sweep.parameter == "n_samples":
+        for n in cfg.sweep.points:
+            tricks(cfg, int(n), "sweep.points")
+    else:
+        tricks(cfg, int(cfg.n_samples))
 
 
 def estimates(

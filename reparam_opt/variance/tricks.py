@@ -19,16 +19,21 @@ from reparam_opt.estimators.reduction import NoControl, reduced
 from reparam_opt.families.draws import IID
 from reparam_opt.families.gaussian import GaussianFamily
 from reparam_opt.training.config import estimator_of
+from reparam_opt.training.validation import check_bounds
 
 
-def tricks(cfg: DictConfig, n_samples: int) -> dict[str, Estimator]:
+def tricks(cfg: DictConfig, n_samples: int, n_key: str = "n_samples") -> dict[str, Estimator]:
     """Each estimator with the study's draws and control variate applied (``estimators/reduction.py``),
-    by its key; a trick that does not apply to one, or to n, is one line."""
+    by its key; a trick that does not apply to one, or to n (``n_key`` names it), is one line."""
+    for group in ("draws", "control_variate"):
+        if group in cfg:
+            check_bounds(cfg[group], f"{group}.")  # say, control_variate.decay in [0, 1)
     draws, control = trick_of(cfg)
     made = {}
     for key, node in cfg.estimators.items():
         try:
-            made[key] = reduced(estimator_of(node), draws, control, GaussianFamily.name, n_samples)
+            estimator = estimator_of(node)
+            made[key] = reduced(estimator, draws, control, GaussianFamily.name, n_samples, n_key)
         except ValueError as error:
             raise ValueError(f"estimators.{key}: {error}") from None
     return made
