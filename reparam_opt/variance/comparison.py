@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 BASE = ("iid", "none")
 #: Overrides that set how finely a point is measured, not which point: never part of a setting.
 NOT_SETTING = ("sweep.points", "repetitions", "chunk_elements", "confidence", "device")
-#: A variance this small against the mean's square is float rounding of an exact gradient (antithetic
-#: pathwise on the square): it is reported as 0, and so left out of the slopes.
-ROUNDING = 1e-10
+#: A variance this small against the mean's square is rounding of an exact gradient (antithetic
+#: pathwise on the square; float32 rounding gives about 1e-14): reported as 0, left out of the slopes.
+ROUNDING = 1e-12
 COLUMNS = ("variance", "scale_variance")
 NO_CSV = "no variance.csv: the job failed (its error went to the sweep's stderr), was killed, or is running"
 
@@ -104,6 +104,7 @@ def collect(sweep_dirs: list[Path]) -> tuple[list[Row], list[tuple[Path, str]]]:
             else:
                 continue
             log.warning("skipping variance job %s: %s", job, missing[-1][1])
+    # the objective's keys first: a setting's label then reads as the objective it is on
     keys = sorted({k for _, o, _ in jobs for k in o if is_setting(k)}, key=lambda k: (k[:3] != "obj", k))
     settings = [settings_of(job, overrides, keys) for job, overrides, _ in jobs]
     varying = [k for k in keys if len({s[k] for s in settings}) > 1]
@@ -113,7 +114,9 @@ def collect(sweep_dirs: list[Path]) -> tuple[list[Row], list[tuple[Path, str]]]:
             row["setting"] = ",".join(f"{k}={setting[k]}" for k in varying if setting[k] is not None)
             row["trick"] = trick(row, overrides)
             for column in COLUMNS:
-                if isinstance(row.get(column), float) and row[column] <= ROUNDING * max(row["mean"] ** 2, 1):
+                if isinstance(row.get(column), float) and row[column] <= ROUNDING * max(
+                    (row.get("mean") or 0) ** 2, 1
+                ):
                     row[column] = 0.0
             rows.append(row)
     base = {(r["setting"], r["estimator"], r["value"]): r for r in rows if r["trick"] == BASE}
@@ -217,7 +220,8 @@ def comparison_figure(rows: list[Row]) -> Any:
         ax.plot([r["value"] for r in kept], [r["variance"] for r in kept], "o-", color=colour, label=label)
         ax.set_title("\n".join([estimator, *textwrap.wrap(setting.replace(",", ", "), 56)]), fontsize=9)
     per = " per coordinate" if any((r.get("dim") or 1) > 1 for r in rows) else ""
-    what = "against n; legend: log-log slope" if parameter == "n_samples" else f"against {parameter}"
+    what = f"against {'n' if parameter == 'n_samples' else parameter}"
+    what += "; legend: log-log slope" if any(slope(m) is not None for m in found.values()) else ""
     fig.suptitle(f"Variance of the gradient estimate{per}, each trick {what}", fontsize=10)
     for ax in axes.flat:
         ax.set_xscale("log" if parameter in ("n_samples", "dim") else "linear")

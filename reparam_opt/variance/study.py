@@ -209,7 +209,9 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
         if draws.name != IID.name or control.name != NoControl.name:  # columns only where a trick is on
             for row in at_point:
                 row["draws"], row["control_variate"] = draws.name, control.name
-        reference = next((r["variance"] for r in at_point if r["estimator"] == "pathwise"), None)
+        pathwise = next((r for r in at_point if r["estimator"] == "pathwise"), None)
+        # No ratio to a variance at rounding level (an exact gradient: antithetic pathwise on x²).
+        reference = pathwise and pathwise["variance"] > 1e-12 * pathwise["mean"] ** 2 and pathwise["variance"]
         for row in at_point:
             row["vs_pathwise"] = row["variance"] / reference if reference else None
         rows.extend(at_point)
@@ -280,8 +282,13 @@ def scale_row(estimator: Estimator, point: Point, x: np.ndarray, confidence: flo
 
 
 def closed_form_curve(cfg: DictConfig, key: str, grid: np.ndarray) -> np.ndarray | None:
-    """The closed form along the sweep, on a fine grid of the swept parameter, for the figure."""
-    estimator = tricks(cfg, int(cfg.n_samples))[key]
+    """The closed form along the sweep, on a fine grid of the swept parameter, for the figure; None
+    where there is none at the grid's first point (a model's best q is not refitted 200 times for
+    a curve that does not exist)."""
+    n = int(cfg.sweep.points[0]) if cfg.sweep.parameter == "n_samples" else int(cfg.n_samples)
+    estimator = tricks(cfg, n)[key]
+    if closed_form(estimator, point_at(cfg, cfg.sweep.parameter, float(grid[0]))) is None:
+        return None
     points = [point_at(cfg, cfg.sweep.parameter, float(v)) for v in grid]
     values = [closed_form(estimator, point) for point in points]
     if any(v is None for v in values):
