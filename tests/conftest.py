@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -79,3 +80,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def bit_for_bit(request: pytest.FixtureRequest) -> bool:
     """True under ``--bit-for-bit``: a refactor checked on the machine that took the fixtures."""
     return request.config.getoption("--bit-for-bit")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: a Sobol' draw builds one small engine per replicate row, and a
+    second thread's start-up costs more than that work (on a busy machine many times more). The
+    numbers do not depend on it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from reparam_opt.sweep_summary.jobs import ConfigGroup, curves, find_jobs
 from reparam_opt.training import train
@@ -29,13 +30,15 @@ def test_log_variance_has_its_closed_form_beside_it(make_cfg, tmp_path: Path) ->
     assert "grad/log_variance_analytic" not in scalars(tmp_path / "concrete")
 
 
-def test_moving_average_baseline_is_logged(make_cfg, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["estimator=score_ema", "estimator=score control_variate=moving_average"])
+def test_moving_average_baseline_is_logged(how: str, make_cfg, tmp_path: Path) -> None:
     """``estimator/baseline`` is the c each step used: 0 at step 0, then (1 − decay)·mean f(b) after
-    one step, whose mean over R replicates is 0.05·J(0) = 0.05·0.2525 within 4 standard errors."""
+    one step, whose mean over R replicates is 0.05·J(0) = 0.05·0.2525 within 4 standard errors; the
+    same for ``score_ema`` and for the score function with the moving-average control variate."""
     from tests.conftest import scalars
 
     replicates = 4000
-    cfg = make_cfg("family=bernoulli", "estimator=score_ema", "steps=3", f"replicates={replicates}")
+    cfg = make_cfg("family=bernoulli", *how.split(), "steps=3", f"replicates={replicates}")
     train(cfg, tmp_path)
     baseline = dict(scalars(tmp_path)["estimator/baseline"])
     assert baseline[0] == 0.0

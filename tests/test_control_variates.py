@@ -41,14 +41,8 @@ CONTROLS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """A Sobol' draw builds one small engine per replicate row: a second thread's start-up costs more
-    than that work, and on a busy machine many times more. The numbers do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: Sobol' draws build one engine per row: one thread (``conftest.one_thread``).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def draws_of(name: str, control: str) -> IID:

@@ -5,7 +5,6 @@ command, for the exit status and the single line on stderr. And the cases that w
 
 from __future__ import annotations
 
-import math
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from reparam_opt.training import train
 from reparam_opt.training.validation import ConfigError, check_train_config
 from reparam_opt.variance.config import register_variance_configs
 from reparam_opt.variance.study import study
-from tests.conftest import ROOT, compose_config, run_train, scalars
+from tests.conftest import ROOT, compose_config, run_train
 
 register_variance_configs()
 
@@ -180,28 +179,6 @@ def test_leave_one_out_too_few_units_then_coefficient_samples_works(make_cfg, tm
         assert row["closed_form"] == 0.0
         assert row["variance"] < 1e-24  # 2μ exactly, to float64 rounding (measured: 0.0)
         assert row["mean"] == pytest.approx(2.0, rel=1e-12)
-
-
-def test_bernoulli_score_with_a_moving_average_trains_and_logs_its_baseline(make_cfg, tmp_path: Path) -> None:
-    """``estimator/baseline`` is the c each step used: 0 at step 0, then (1 − decay)·mean f(b) after one
-    step, whose mean over R replicates is 0.05·J(0) = 0.05·0.2525 within 4 standard errors (as
-    ``score_ema``'s, test_bernoulli_board.py)."""
-    replicates = 4000
-    cfg = make_cfg(
-        "family=bernoulli",
-        "estimator=score",
-        "control_variate=moving_average",
-        "steps=3",
-        f"replicates={replicates}",
-    )
-    summary = train(cfg, tmp_path)
-    assert summary["status"] == "completed"
-    baseline = dict(scalars(tmp_path)["estimator/baseline"])
-    assert baseline[0] == 0.0
-    p, t = 0.5, 0.45
-    mean_f = p * (1 - t) ** 2 + (1 - p) * t**2
-    sd_f = math.sqrt(p * (1 - p)) * abs((1 - t) ** 2 - t**2)
-    assert abs(baseline[1] - 0.05 * mean_f) < Z * 0.05 * sd_f / math.sqrt(replicates)
 
 
 @pytest.mark.slow
