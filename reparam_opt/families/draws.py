@@ -70,9 +70,6 @@ class IID:
             distribution = distribution.expand(shape)
         return distribution.rsample()
 
-    def sample(self, distribution: Distribution, shape: tuple[int, ...]) -> Tensor:
-        return distribution.sample(shape)
-
     def units(self, terms: Tensor) -> Tensor:
         """The step's independent units, [..., m, P]: here the terms themselves."""
         return terms
@@ -116,10 +113,6 @@ class Transformed(IID):
         if isinstance(distribution, Normal):
             return distribution.loc + standard_normal(self.uniform(shape), like) * distribution.scale
         return distribution.expand(shape).icdf(inside(self.uniform(shape), like))
-
-    def sample(self, distribution: Distribution, shape: tuple[int, ...]) -> Tensor:
-        with torch.no_grad():
-            return self.rsample(distribution, (*shape, *distribution.batch_shape))
 
     def joint(self, laws: list[Distribution], shape: tuple[int, ...]) -> list[Tensor]:
         """Draws of several laws [R, n, D] from one set of uniforms [R, n, k·D], so that a Sobol'
@@ -237,7 +230,3 @@ class Sobol(Transformed):
 
     def scale_closed_form(self, *_) -> None:
         return None
-
-
-#: Every way of drawing, by its option in the ``draws`` group.
-DRAWS = {d.name: d for d in (IID, Antithetic, Sobol)}
