@@ -57,6 +57,28 @@ def test_a_multirun_across_the_draws_ends_with_the_comparison(tmp_path: Path) ->
     assert "| score | iid | none | 16 |" in text and "without a variance.csv" not in text
 
 
+@pytest.mark.slow
+def test_a_refused_job_fails_alone_and_the_sweep_exits_1(tmp_path: Path) -> None:
+    """draws=antithetic refuses the odd n of the sweep: that job writes its one line to failed.txt,
+    the iid job still runs, the comparison lists the failed job with its line, and the sweep exits 1."""
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "reparam_opt.variance", "-m", "draws=antithetic,iid", "sweep.points=[3,4]"]
+        + ["repetitions=20", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    line = "estimators.score: bad value sweep.points=3: draws=antithetic needs an even number (pairs)"
+    assert result.returncode == 1, result.stderr
+    (refused,) = sweep.glob("draws=antithetic*")
+    assert (refused / "failed.txt").read_text().strip() == line
+    assert next(sweep.glob("draws=iid*")).joinpath("variance.csv").exists()
+    assert f"`: {line}" in (sweep / "comparison.md").read_text()
+
+
 def write_job(sweep: Path, name: str, overrides: list[str], rows: list[dict] | None) -> None:
     """A job directory as the study leaves it: its overrides, and variance.csv unless ``rows`` is None."""
     (sweep / name / ".hydra").mkdir(parents=True)
@@ -113,8 +135,12 @@ def test_table_ratios_and_slopes_skip_the_failed_jobs(sweep: Path) -> None:
     assert f"failed`: {NO_CSV}" in text and "empty`: variance.csv has no rows" in text
 
 
-def test_the_callback_writes_both_files_and_never_fails_the_sweep(sweep: Path, tmp_path: Path) -> None:
-    VarianceComparison().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+def test_the_callback_writes_both_files_then_fails_a_sweep_with_failed_jobs(
+    sweep: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as end:  # the fixture's sweep has a failed and an empty job
+        VarianceComparison().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert end.value.code == 1
     assert (sweep / "comparison.md").exists() and (sweep / "comparison.png").stat().st_size > 10_000
     gone = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}})
     VarianceComparison().on_multirun_end(gone)  # nothing to read and nowhere to write: a warning

@@ -34,6 +34,9 @@ ROUNDING = 1e-12
 COLUMNS = ("variance", "scale_variance")
 NO_CSV = "no variance.csv: the job failed (its error went to the sweep's stderr), was killed, or is running"
 
+#: A multirun job refused by a check writes its one line here (``reparam_opt/variance/__main__.py``).
+FAILED = "failed.txt"
+
 Row = dict[str, Any]
 
 
@@ -98,7 +101,8 @@ def collect(sweep_dirs: list[Path]) -> tuple[list[Row], list[tuple[Path, str]]]:
             try:
                 jobs.append((job, overrides_of(job), read_rows(job)))
             except FileNotFoundError:
-                missing.append((job, NO_CSV))
+                failed = job / FAILED
+                missing.append((job, failed.read_text().strip() if failed.exists() else NO_CSV))
             except (OSError, ValueError, csv.Error, yaml.YAMLError) as error:
                 missing.append((job, (str(error) or type(error).__name__).splitlines()[0]))
             else:
@@ -256,9 +260,14 @@ class VarianceComparison(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            write_comparison([sweep_dir], sweep_dir)
-        except Exception as error:  # the jobs' own outputs stand: one warning, never a failed sweep
+            missing = write_comparison([sweep_dir], sweep_dir)
+        except Exception as error:  # the jobs' own outputs stand: one warning
             log.warning("could not write the variance comparison in %s: %s", sweep_dir, error)
+            return
+        if missing:  # the comparison is written; now the sweep reports its failed jobs and exits 1
+            log.error("%d variance job(s) failed; see %s", len(missing), sweep_dir / "comparison.md")
+            # Hydra turns a callback's exception into a warning; SystemExit is not an Exception.
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
