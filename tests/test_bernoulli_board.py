@@ -34,12 +34,14 @@ def test_log_variance_has_its_closed_form_beside_it(make_cfg, tmp_path: Path) ->
 def test_moving_average_baseline_is_logged(how: str, make_cfg, tmp_path: Path) -> None:
     """``estimator/baseline`` is the c each step used: 0 at step 0, then (1 − decay)·mean f(b) after
     one step, whose mean over R replicates is 0.05·J(0) = 0.05·0.2525 within 4 standard errors; the
-    same for ``score_ema`` and for the score function with the moving-average control variate."""
+    same for ``score_ema`` and for the score function with the moving-average control variate,
+    neither of which has a closed-form variance (plain score's would be wrong)."""
     from tests.conftest import scalars
 
     replicates = 4000
     cfg = make_cfg("family=bernoulli", *how.split(), "steps=3", f"replicates={replicates}")
     train(cfg, tmp_path)
+    assert "grad/variance_analytic" not in scalars(tmp_path)
     baseline = dict(scalars(tmp_path)["estimator/baseline"])
     assert baseline[0] == 0.0
     p, t = 0.5, 0.45

@@ -90,4 +90,5 @@ def reduced(
         extra_samples=control.extra_samples,
         extra_f_evals=control.extra_f_evals,
         terms_held=control.terms_held,
+        trick=f"draws={draws.name}, control_variate={control.name}",
     )

@@ -88,6 +88,10 @@ class Estimator:
     extra_samples: int = 0
     #: Evaluations of f per step beyond those of its samples (the delta method's f at μ).
     extra_f_evals: int = 0
+    #: The variance-reduction trick applied to it, as its keys say it ("draws=sobol,
+    #: control_variate=none"); "" for none (``reduction.reduced``). A closed form looked up by the
+    #: estimator's name holds only without one.
+    trick: str = ""
     #: Sets of per-sample terms a step holds at once: 2 where a control variate's terms sit beside
     #: its own (what ``training/resources.py`` multiplies a step's memory by).
     terms_held: int = 1

@@ -147,7 +147,9 @@ class BernoulliFamily(Family):
         there is one. A step whose sample variances are all 0 logs no ``grad/log_variance`` (ln 0):
         rare outcomes carry a baseline's variance once p is small."""
         objective, n = run.objective, run.n_samples
-        analytic = self.closed_form_variance(run.estimator.name, objective, theta, n)
+        # by the estimator's name, so not for one with a trick applied (a moving average)
+        name = None if run.estimator.trick else run.estimator.name
+        analytic = self.closed_form_variance(name, objective, theta, n)
         in_step = None if variance is None else variance[..., 0].mean(-1)
         return {
             "prob/mean": average(theta.sigmoid()),

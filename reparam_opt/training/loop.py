@@ -58,8 +58,9 @@ def train(cfg: DictConfig, run_dir: Path, run: Run | None = None) -> dict[str, A
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(cfg.seed)
         log.info(
-            "%s on %s: %d replicates, %d steps, n=%d, lr=%g, %s",
+            "%s%s on %s: %d replicates, %d steps, n=%d, lr=%g, %s",
             run.estimator.name,
+            f" ({run.estimator.trick})" if run.estimator.trick else "",
             run.objective.name,
             cfg.replicates,
             cfg.steps,
