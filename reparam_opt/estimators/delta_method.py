@@ -13,12 +13,15 @@ per step and per parameter:
   paper's choice with k = 25; independent of the step's sample, so the estimate is unbiased and
   its terms are independent given β;
 - k = 0: from the step's own terms, leaving out each independent unit (a sample, an antithetic
-  pair, a scramble; ``families/draws.py``) in turn, so each unit's β is independent of it and the estimate
-  stays unbiased. The units' corrected terms then share the other units' data, so their sample
-  variance is an estimate of the in-step variance good to O(1/m) in m units, not exact.
+  pair, a scramble; ``families/draws.py``) in turn, so each unit's β is independent of it and the
+  estimate stays unbiased. The units' corrected terms then share the other units' data, so their
+  sample variance is an estimate of the in-step variance good to O(1/m) in m units, not exact.
+  A leave-one-out baseline's terms each hold the other samples' f, so ``score_baseline`` is
+  refused here and takes k > 0.
 
 Where f is a polynomial of degree two (the squares, the correlated quadratic, Bayesian linear
-regression) f̃ = f: the terms are c plus a constant, β = 1 to rounding and the variance is zero.
+regression) f̃ = f: t and c are the same numbers to rounding, β = 1 and the variance is zero.
+Where the units' c are equal to rounding (pathwise's g + Hσε over an antithetic pair), β is 0.
 """
 
 from __future__ import annotations
