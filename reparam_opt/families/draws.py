@@ -47,6 +47,15 @@ def inside(u: Tensor, like: Tensor) -> Tensor:
     return u.to(dtype=like.dtype, device=like.device).clamp_(margin, 1.0 - margin)
 
 
+def quantile(law: Distribution, u: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``law`` [broadcasting to ``shape``] at float64 uniforms u: a Normal's μ + σΦ⁻¹(u), with Φ⁻¹ in
+    float64; another law's ``icdf`` in its own dtype."""
+    like = law.mean
+    if isinstance(law, Normal):
+        return law.loc + standard_normal(u, like) * law.scale
+    return law.expand(shape).icdf(inside(u, like))
+
+
 @dataclass(frozen=True)
 class IID:
     """``draws=iid``: torch's own sampler, one independent draw per sample."""
@@ -107,25 +116,15 @@ class Transformed(IID):
         raise NotImplementedError
 
     def rsample(self, distribution: Distribution, shape: tuple[int, ...]) -> Tensor:
-        """This step's uniforms through the law's inverse CDF: a Normal's μ + σΦ⁻¹(u), differentiable
-        in μ and σ; another law's ``icdf``."""
-        like = distribution.mean
-        if isinstance(distribution, Normal):
-            return distribution.loc + standard_normal(self.uniform(shape), like) * distribution.scale
-        return distribution.expand(shape).icdf(inside(self.uniform(shape), like))
+        """This step's uniforms through the law's inverse CDF, differentiable in a Normal's μ and σ."""
+        return quantile(distribution, self.uniform(shape), shape)
 
     def joint(self, laws: list[Distribution], shape: tuple[int, ...]) -> list[Tensor]:
         """Draws of several laws [R, n, D] from one set of uniforms [R, n, k·D], so that a Sobol'
         point covers all of them at once (measure-valued's Weibull and the other coordinates)."""
         u = self.uniform((*shape[:-1], shape[-1] * len(laws)))
-        like = laws[0].mean
         with torch.no_grad():
-            return [
-                law.loc + standard_normal(part, like) * law.scale
-                if isinstance(law, Normal)
-                else law.expand(shape).icdf(inside(part, like))
-                for law, part in zip(laws, u.split(shape[-1], dim=-1))
-            ]
+            return [quantile(law, part, shape) for law, part in zip(laws, u.split(shape[-1], dim=-1))]
 
 
 @dataclass(frozen=True)

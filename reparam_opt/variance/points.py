@@ -20,6 +20,7 @@ from torch import Tensor
 from reparam_opt.families.draws import IID
 from reparam_opt.families.gaussian import Gaussian, at_point
 from reparam_opt.objectives import Objective
+from reparam_opt.variance.tricks import trick_of
 
 #: Top-level keys a sweep may vary; ``objective.<key>`` reaches the objective's own parameters.
 POINT_KEYS = ("n_samples", "theta", "sigma", "dim")
@@ -85,7 +86,7 @@ def point_at(cfg: DictConfig, parameter: str, value: float) -> Point:
 def at_q(cfg: DictConfig, objective: Objective) -> Point:
     """The base point on ``objective``: at θ and σ, or at its best diagonal q."""
     learned = cfg.get("scale", "fixed")
-    draws = instantiate(cfg.draws) if "draws" in cfg else IID()
+    draws, _ = trick_of(cfg)
     base = Point(
         float(cfg.theta), float(cfg.sigma), int(cfg.n_samples), objective, int(cfg.dim), learned, draws=draws
     )

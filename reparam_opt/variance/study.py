@@ -201,11 +201,11 @@ def study(cfg: DictConfig) -> list[dict[str, Any]]:
     """One row per (point, estimator): the measured variance, its interval and its closed form."""
     check(cfg)
     estimators = tricks(cfg, int(cfg.n_samples))
+    draws, control = trick_of(cfg)
     rows: list[dict[str, Any]] = []
     for index, value in enumerate(cfg.sweep.points):
         point = point_at(cfg, cfg.sweep.parameter, value)
         at_point = [measure(key, fn, point, index, value, cfg) for key, fn in estimators.items()]
-        draws, control = trick_of(cfg)
         if draws.name != IID.name or control.name != NoControl.name:  # columns only where a trick is on
             for row in at_point:
                 row["draws"], row["control_variate"] = draws.name, control.name
